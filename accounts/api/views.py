@@ -1,0 +1,95 @@
+"""Local sign-in and the signed-in person's own account: ``/api/v1/auth/…`` and ``/api/v1/me/…``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.middleware.csrf import get_token
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api.serializers import (
+    CsrfTokenSerializer,
+    LoginInputSerializer,
+    PasswordChangeInputSerializer,
+    ProfileSerializer,
+)
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class CsrfView(APIView):
+    """Sets the CSRF cookie; the SPA sends its value back in the ``X-CSRFToken`` header on every unsafe request."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(responses=CsrfTokenSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"csrf_token": get_token(request)})
+
+
+@method_decorator(csrf_protect, name="dispatch")
+class LoginView(APIView):
+    """Starts a session from an email and password (CSRF-protected against login forgery)."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(request=LoginInputSerializer, responses=ProfileSerializer)
+    def post(self, request: Request) -> Response:
+        credentials = LoginInputSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=credentials.validated_data["email"],
+            password=credentials.validated_data["password"],
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("The email or password is not correct.", code="invalid_credentials")
+        login(request._request, user)
+        return Response(ProfileSerializer(user).data)
+
+
+class LogoutView(APIView):
+    """Ends the current session."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """The signed-in person's profile."""
+
+    @extend_schema(responses=ProfileSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(ProfileSerializer(request.user).data)
+
+    @extend_schema(request=ProfileSerializer, responses=ProfileSerializer)
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileSerializer(request.user, data=request.data, partial=True)
+        read_only = sorted(name for name in request.data if name in ProfileSerializer.Meta.read_only_fields)
+        if read_only:
+            raise exceptions.ValidationError({name: ["This field cannot be changed here."] for name in read_only})
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_profile(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        return Response(ProfileSerializer(user).data)
+
+
+class PasswordChangeView(APIView):
+    """Changes my password (the current one is required); this session stays signed in."""
+
+    @extend_schema(request=PasswordChangeInputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_change_password(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        update_session_auth_hash(request._request, user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,105 @@
+"""State changes of user accounts.
+
+Guards: nobody deactivates themselves, and the platform always keeps at least one active superuser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Actor, User
+from erp.exceptions import ConflictError
+
+PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
+ADMIN_FIELDS = PROFILE_FIELDS | {"email", "is_active", "is_staff", "is_superuser"}
+
+
+def _is_last_active_superuser(user: User) -> bool:
+    if not (user.is_superuser and user.is_active):
+        return False
+    return not User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk).exists()
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    validate_password: bool = True,
+    **fields: Any,
+) -> User:
+    """Create a local account. The password must pass the password policy unless the caller seeds demo data."""
+    unknown = set(fields) - ADMIN_FIELDS
+    if unknown:
+        raise TypeError(f"Cannot set {', '.join(sorted(unknown))} on a user.")
+    user = User(email=User.objects.normalize_email(email), full_name=full_name, **fields)
+    if password is not None and validate_password:
+        try:
+            password_validation.validate_password(password, user)
+        except ValidationError as error:
+            raise ValidationError({"password": error.messages}) from error
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user
+
+
+@transaction.atomic
+def user_update(*, actor: Actor, user: User, **fields: Any) -> User:
+    """Change an account. Users cannot deactivate themselves; the last active superuser stays active and super."""
+    unknown = set(fields) - ADMIN_FIELDS
+    if unknown:
+        raise TypeError(f"Cannot set {', '.join(sorted(unknown))} on a user.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    loses_power = fields.get("is_active") is False or fields.get("is_superuser") is False
+    if fields.get("is_active") is False and actor is not None and actor.pk == user.pk:
+        raise ValidationError({"is_active": "You cannot deactivate your own account."}, code="self_deactivation")
+    if loses_power and _is_last_active_superuser(user):
+        raise ConflictError(
+            "This is the last active superuser; make someone else a superuser first.", code="last_superuser"
+        )
+    for field, value in fields.items():
+        setattr(user, field, value)
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **fields: Any) -> User:
+    """A person edits their own profile: name, phone, locale and time zone (never email or flags)."""
+    unknown = set(fields) - PROFILE_FIELDS
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed here."))
+    return user_update(actor=user, user=user, **fields)
+
+
+@transaction.atomic
+def user_delete(*, actor: Actor, user: User) -> None:
+    """Remove an account for good. Nobody deletes themselves, and the last active superuser cannot be deleted."""
+    if actor is not None and actor.pk == user.pk:
+        raise ValidationError("You cannot delete your own account.", code="self_deletion")
+    if _is_last_active_superuser(user):
+        raise ConflictError("This is the last active superuser; it cannot be deleted.", code="last_superuser")
+    user.delete()
+
+
+@transaction.atomic
+def user_change_password(*, user: User, current_password: str, new_password: str) -> User:
+    """Change one's own password: the current one must match and the new one must pass the password policy."""
+    if not user.check_password(current_password):
+        raise ValidationError({"current_password": "The current password is not correct."}, code="wrong_password")
+    if new_password == current_password:
+        raise ValidationError({"new_password": "The new password must differ from the current one."}, code="same")
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as error:
+        raise ValidationError({"new_password": error.messages}) from error
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    return user

@@ -1,0 +1,28 @@
+"""The API's URL scheme: account-level routes, and org-scoped resources under ``organizations/{slug}/``.
+
+Org-scoped resources are registered on ``tenant_router`` only; the cross-organization tests walk that router.
+"""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from accounts.api import views as account_views
+from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
+
+account_router = SimpleRouter()
+account_router.register("organizations", OrganizationViewSet, basename="organization")
+
+tenant_router = SimpleRouter()
+tenant_router.register("departments", DepartmentViewSet, basename="department")
+tenant_router.register("members", MembershipViewSet, basename="member")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/csrf/", account_views.CsrfView.as_view(), name="auth-csrf"),
+    path("auth/login/", account_views.LoginView.as_view(), name="auth-login"),
+    path("auth/logout/", account_views.LogoutView.as_view(), name="auth-logout"),
+    path("me/", account_views.MeView.as_view(), name="me"),
+    path("me/password/", account_views.PasswordChangeView.as_view(), name="me-password"),
+    path("", include(account_router.urls)),
+    path("organizations/<slug:organization_slug>/", include(tenant_router.urls)),
+]

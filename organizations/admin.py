@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from erp.admin import OrganizationScopedAdmin
+from organizations import services
+from organizations.models import Department, Membership, Organization
+
+
+def _changes(form: ModelForm, fields: set[str]) -> dict[str, Any]:
+    return {name: form.cleaned_data[name] for name in form.changed_data if name in fields}
+
+
+class DepartmentInline(admin.TabularInline):
+    model = Department
+    fields = ("code", "name", "parent", "depth", "manager", "display_order")
+    readonly_fields = fields
+    ordering = ["path"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # departments are created on their own page, where the tree rules are checked
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("user", "department", "job_title", "employee_number", "is_active", "is_admin", "joined_on")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_lookup = "pk"
+    scoped_foreign_keys = {"parent": "pk"}
+    list_display = ["name", "slug", "code", "parent", "is_active", "currency_code", "time_zone"]
+    list_filter = ["is_active", "currency_code"]
+    search_fields = ["name", "slug", "code"]
+    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "code", "parent", "is_active"]}),
+        (
+            "Settings",
+            {
+                "fields": [
+                    "time_zone",
+                    "currency_code",
+                    "fiscal_year_start_month",
+                    "max_department_depth",
+                    "history_retention_days",
+                ]
+            },
+        ),
+        ("Record", {"fields": ["created_at", "created_by", "updated_at", "updated_by"], "classes": ["collapse"]}),
+    ]
+    inlines = [DepartmentInline, MembershipInline]
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: ModelForm, change: bool) -> None:
+        if change:
+            services.organization_update(
+                actor=request.user, organization=obj, **_changes(form, services.ORGANIZATION_FIELDS)
+            )
+        else:
+            created = services.organization_create(
+                actor=request.user,
+                **{name: form.cleaned_data[name] for name in services.ORGANIZATION_FIELDS if name in form.cleaned_data},
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: Organization) -> None:
+        services.organization_delete(actor=request.user, organization=obj)
+
+
+@admin.register(Department)
+class DepartmentAdmin(OrganizationScopedAdmin):
+    scoped_foreign_keys = {"organization": "pk", "parent": "organization"}
+    list_display = ["indented_name", "code", "organization", "parent", "manager", "headcount_limit", "display_order"]
+    list_filter = ["organization", ("parent", admin.RelatedOnlyFieldListFilter), "depth"]
+    search_fields = ["code", "name", "path"]
+    ordering = ["organization__name", "path"]
+    list_select_related = ["organization", "parent", "manager"]
+    readonly_fields = ["path", "depth", "created_at", "updated_at", "created_by", "updated_by"]
+    autocomplete_fields = ["manager"]
+    fields = ["organization", "code", "name", "parent", "manager", "headcount_limit", "display_order", *readonly_fields]
+
+    @admin.display(description="name", ordering="path")
+    def indented_name(self, obj: Department) -> str:
+        return f"{'— ' * (obj.depth - 1)}{obj.name}"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Department | None = None) -> Any:
+        # A department never changes organization: its subtree, members and history belong to the first one.
+        return [*self.readonly_fields, "organization"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Department, form: ModelForm, change: bool) -> None:
+        if change:
+            saved = services.department_update(
+                actor=request.user, department=obj, **_changes(form, services.DEPARTMENT_FIELDS)
+            )
+        else:
+            saved = services.department_create(
+                actor=request.user,
+                organization=form.cleaned_data["organization"],
+                **{name: form.cleaned_data[name] for name in services.DEPARTMENT_FIELDS if name in form.cleaned_data},
+            )
+        obj.pk, obj.path, obj.depth = saved.pk, saved.path, saved.depth
+
+    def delete_model(self, request: HttpRequest, obj: Department) -> None:
+        services.department_delete(actor=request.user, department=obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationScopedAdmin):
+    scoped_foreign_keys = {"organization": "pk", "department": "organization"}
+    list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active", "is_admin"]
+    list_filter = ["organization", "is_active", "is_admin"]
+    search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]
+    list_select_related = ["user", "organization", "department"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
+        return [*self.readonly_fields, "organization", "user"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
+        if change:
+            services.membership_update(actor=request.user, membership=obj, **_changes(form, services.MEMBERSHIP_FIELDS))
+        else:
+            created = services.membership_create(
+                actor=request.user,
+                organization=form.cleaned_data["organization"],
+                user=form.cleaned_data["user"],
+                **{name: form.cleaned_data[name] for name in services.MEMBERSHIP_FIELDS if name in form.cleaned_data},
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        services.membership_end(actor=request.user, membership=obj)

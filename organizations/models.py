@@ -1,0 +1,291 @@
+"""Organizations (tenants and their subsidiaries), their department trees and their members."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import validate_time_zone
+from erp.db.models import (
+    ActorStampedModel,
+    OrganizationOwnedModel,
+    SoftDeleteModel,
+    SoftDeleteOrganizationManager,
+    SoftDeleteOrganizationOwnedModel,
+    SoftDeleteOrganizationQuerySet,
+)
+
+MAX_DEPARTMENT_DEPTH_LIMIT = 20
+PATH_SEPARATOR = "/"
+
+code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    "Use letters, digits, '.', '_' and '-', starting with a letter or digit.",
+    code="invalid_code",
+)
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code such as EUR.", code="invalid")
+
+
+class Organization(ActorStampedModel, SoftDeleteModel):
+    """A tenant. Every business row belongs to exactly one organization.
+
+    An organization may be a subsidiary of another (``parent``); the parent chain never loops. Its settings (time zone,
+    currency, fiscal year, department depth, history retention) apply to everything inside it. History is kept forever
+    unless ``history_retention_days`` says otherwise.
+    """
+
+    slug = models.SlugField(max_length=63, unique=True, help_text="The organization's key in URLs.")
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="subsidiaries",
+        help_text="Parent company.",
+    )
+    is_active = models.BooleanField(default=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    currency_code = models.CharField(max_length=3, default="EUR", validators=[currency_validator])
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    max_department_depth = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(MAX_DEPARTMENT_DEPTH_LIMIT)]
+    )
+    history_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty keeps history forever."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fiscal_year_start_month__gte=1, fiscal_year_start_month__lte=12),
+                name="organization_fiscal_month_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_department_depth__gte=1, max_department_depth__lte=MAX_DEPARTMENT_DEPTH_LIMIT),
+                name="organization_department_depth_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(history_retention_days__isnull=True) | Q(history_retention_days__gte=1),
+                name="organization_retention_positive",
+            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="organization_not_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.code:
+            self.code = self.code.upper()
+        if self.parent_id is None:
+            return
+        if self.pk is not None and self.parent_id == self.pk:
+            raise ValidationError({"parent": "An organization cannot be its own parent."}, code="cycle")
+        # Walk up from the new parent; meeting this organization means the change would close a loop.
+        seen: set[int] = set()
+        ancestor: Organization | None = self.parent
+        while ancestor is not None and ancestor.pk not in seen:
+            if ancestor.is_deleted:
+                raise ValidationError({"parent": "The parent organization has been deleted."}, code="deleted")
+            if self.pk is not None and ancestor.pk == self.pk:
+                raise ValidationError(
+                    {"parent": "This parent is a subsidiary of this organization: that would make a cycle."},
+                    code="cycle",
+                )
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
+
+
+class DepartmentQuerySet(SoftDeleteOrganizationQuerySet["Department"]):  # type: ignore[override]
+    def subtree(self, department: Department, *, include_self: bool = True) -> DepartmentQuerySet:
+        """The department and everything below it: one indexed prefix match on the materialized path."""
+        queryset = self.filter(organization_id=department.organization_id, path__startswith=department.path)
+        return queryset if include_self else queryset.exclude(pk=department.pk)
+
+    def ancestors(self, department: Department, *, include_self: bool = False) -> DepartmentQuerySet:
+        """Every department above this one, root first: one query on the paths that prefix this one."""
+        segments = department.path.split(PATH_SEPARATOR)[:-1]
+        prefixes = [PATH_SEPARATOR.join(segments[: i + 1]) + PATH_SEPARATOR for i in range(len(segments))]
+        if not include_self:
+            prefixes = prefixes[:-1]
+        return self.filter(organization_id=department.organization_id, path__in=prefixes).order_by("depth")
+
+
+class DepartmentManager(SoftDeleteOrganizationManager["Department"]):
+    """``Department.objects`` (live departments) and ``Department.all_objects`` (deleted ones too)."""
+
+    def get_queryset(self) -> DepartmentQuerySet:
+        queryset = DepartmentQuerySet(self.model, using=self._db)
+        return queryset if self.include_deleted else queryset.alive()
+
+    def for_organization(self, organization: Organization | int) -> DepartmentQuerySet:
+        return self.get_queryset().for_organization(organization)
+
+    def subtree(self, department: Department, *, include_self: bool = True) -> DepartmentQuerySet:
+        return self.get_queryset().subtree(department, include_self=include_self)
+
+    def ancestors(self, department: Department, *, include_self: bool = False) -> DepartmentQuerySet:
+        return self.get_queryset().ancestors(department, include_self=include_self)
+
+
+class AllDepartmentsManager(DepartmentManager):
+    include_deleted = True
+
+
+class Department(SoftDeleteOrganizationOwnedModel):
+    """A unit of an organization's department tree.
+
+    The code is unique among the organization's live departments. The parent is a department of the same
+    organization, never the department itself nor one below it, and the tree is at most the organization's
+    ``max_department_depth`` levels deep. ``path`` (the codes from the root, ``HQ/SALES/``) and ``depth`` are kept by
+    the services so that a subtree or the ancestors are one indexed query. A manager must be an active member.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="departments")
+    code = models.CharField(max_length=32, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    path = models.CharField(max_length=1024, editable=False)
+    depth = models.PositiveSmallIntegerField(editable=False)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_departments"
+    )
+    headcount_limit = models.PositiveIntegerField(null=True, blank=True)
+    display_order = models.IntegerField(default=0)
+
+    objects: ClassVar[DepartmentManager] = DepartmentManager()
+    all_objects: ClassVar[AllDepartmentsManager] = AllDepartmentsManager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["organization_id", "path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                condition=Q(deleted_at__isnull=True),
+                name="department_code_unique_per_organization",
+            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="department_not_own_parent"),
+            models.CheckConstraint(condition=Q(depth__gte=1), name="department_depth_positive"),
+        ]
+        indexes = [
+            # LIKE 'prefix%' uses this index on PostgreSQL thanks to the pattern operator class.
+            models.Index(
+                fields=["organization", "path"],
+                name="department_org_path_idx",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+            models.Index(fields=["organization", "parent"], name="department_org_parent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+    @property
+    def own_path(self) -> str:
+        """The path this department should have under its current parent and code."""
+        prefix = self.parent.path if self.parent is not None else ""
+        return f"{prefix}{self.code}{PATH_SEPARATOR}"
+
+    def subtree_height(self) -> int:
+        """Levels below this department (0 for a leaf or a new department)."""
+        if self.pk is None or not self.path:
+            return 0
+        deepest = Department.objects.subtree(self).aggregate(deepest=models.Max("depth"))["deepest"] or self.depth or 1
+        return deepest - (self.depth or 1)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.code:
+            self.code = self.code.upper()
+        if self.organization_id is None:
+            return
+        errors: dict[str, str] = {}
+        depth = 1
+        parent = self.parent
+        if parent is not None:
+            if parent.organization_id != self.organization_id:
+                errors["parent"] = "The parent department belongs to another organization."
+            elif parent.is_deleted:
+                errors["parent"] = "The parent department has been deleted."
+            elif self.pk is not None and (parent.pk == self.pk or (self.path and parent.path.startswith(self.path))):
+                errors["parent"] = "A department cannot be placed under itself or one of its sub-departments."
+            depth = parent.depth + 1
+        if "parent" not in errors:
+            limit = self.organization.max_department_depth
+            if depth + self.subtree_height() > limit:
+                errors["parent"] = f"The department tree of this organization is limited to {limit} levels."
+        if (
+            self.manager_id is not None
+            and not Membership.objects.filter(
+                organization_id=self.organization_id, user_id=self.manager_id, is_active=True
+            ).exists()
+        ):
+            errors["manager"] = "The manager must be an active member of the organization."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Membership(OrganizationOwnedModel):
+    """A person's place in an organization: at most one membership per user and organization.
+
+    The department belongs to the same organization; an employee number is unique within the organization when set.
+    Only active memberships let a user into the organization. ``is_admin`` marks the organization's administrators.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships"
+    )
+    job_title = models.CharField(max_length=150, blank=True)
+    employee_number = models.CharField(max_length=32, null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_admin = models.BooleanField(default=False, help_text="Administers the organization.")
+    joined_on = models.DateField(default=timezone.localdate)
+    left_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["organization_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="membership_unique_user_per_organization"),
+            models.UniqueConstraint(
+                fields=["organization", "employee_number"],
+                condition=Q(employee_number__isnull=False),
+                name="membership_employee_number_unique_per_organization",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_on__isnull=True) | Q(left_on__gte=models.F("joined_on")),
+                name="membership_left_after_joined",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "department"], name="membership_org_department_idx"),
+            models.Index(fields=["user", "is_active"], name="membership_user_active_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.employee_number == "":
+            self.employee_number = None
+        errors: dict[str, str] = {}
+        if self.department is not None and self.department.organization_id != self.organization_id:
+            errors["department"] = "The department belongs to another organization."
+        if self.left_on is not None and self.joined_on is not None and self.left_on < self.joined_on:
+            errors["left_on"] = "The leaving date cannot be before the joining date."
+        if errors:
+            raise ValidationError(errors)

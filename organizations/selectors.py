@@ -1,0 +1,71 @@
+"""Reads of organizations, departments and memberships that more than one interface needs."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from accounts.models import User
+from organizations.models import Department, Membership, Organization
+
+
+def organizations_for_user(*, user: User) -> QuerySet[Organization]:
+    """The live organizations a user belongs to (as an active member); superusers see every organization."""
+    organizations = Organization.objects.select_related("parent")
+    if user.is_superuser:
+        return organizations
+    return organizations.filter(memberships__user=user, memberships__is_active=True, is_active=True)
+
+
+def organization_with_access(*, user: User, slug: str) -> Organization | None:
+    """The live organization at ``slug`` with ``is_member`` / ``is_admin`` flags for ``user``, in one query.
+
+    ``None`` when it does not exist or the user may not enter it: inactive organizations are closed to members.
+    """
+    active = Membership.objects.filter(organization=OuterRef("pk"), user=user, is_active=True)
+    organization = (
+        Organization.objects.filter(slug=slug)
+        .annotate(is_member=Exists(active), is_admin=Exists(active.filter(is_admin=True)))
+        .first()
+    )
+    if organization is None:
+        return None
+    if user.is_superuser:
+        return organization
+    if not organization.is_member or not organization.is_active:
+        return None
+    return organization
+
+
+def department_tree(*, departments: QuerySet[Department]) -> list[dict[str, object]]:
+    """Nest departments (any scope, one query ordered by path) into a tree of plain dicts with ``children``."""
+    nodes: dict[int, dict[str, object]] = {}
+    roots: list[dict[str, object]] = []
+    for department in departments.order_by("path"):
+        node: dict[str, object] = {
+            "id": department.pk,
+            "code": department.code,
+            "name": department.name,
+            "path": department.path,
+            "depth": department.depth,
+            "display_order": department.display_order,
+            "manager": department.manager_id,
+            "children": [],
+        }
+        nodes[department.pk] = node
+        parent = nodes.get(department.parent_id) if department.parent_id is not None else None
+        if parent is None:
+            roots.append(node)
+        else:
+            parent["children"].append(node)  # type: ignore[attr-defined]
+    for node in [*roots, *nodes.values()]:
+        node["children"].sort(key=lambda child: (child["display_order"], child["code"]))  # type: ignore[attr-defined]
+    roots.sort(key=lambda root: (root["display_order"], root["code"]))
+    return roots
+
+
+def department_members(*, department: Department, include_descendants: bool) -> QuerySet[Membership]:
+    """Members of a department, or of its whole subtree: one query joining the department paths."""
+    memberships = Membership.objects.for_organization(department.organization_id).select_related("user", "department")
+    if include_descendants:
+        return memberships.filter(department__path__startswith=department.path, department__deleted_at__isnull=True)
+    return memberships.filter(department=department)

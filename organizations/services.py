@@ -1,0 +1,190 @@
+"""State changes of organizations, departments and memberships.
+
+Every function takes the acting user, validates with ``full_clean()`` before saving and runs in a transaction.
+Business guards raise ``ValidationError`` (bad input, 400) or ``ConflictError`` (valid but clashing, 409).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat, Substr
+from django.utils import timezone
+
+from accounts.models import Actor, User
+from erp.exceptions import ConflictError
+from organizations.models import Department, Membership, Organization
+
+ORGANIZATION_FIELDS = {
+    "slug",
+    "code",
+    "name",
+    "parent",
+    "is_active",
+    "time_zone",
+    "currency_code",
+    "fiscal_year_start_month",
+    "max_department_depth",
+    "history_retention_days",
+}
+DEPARTMENT_FIELDS = {"code", "name", "parent", "manager", "headcount_limit", "display_order"}
+MEMBERSHIP_FIELDS = {"department", "job_title", "employee_number", "is_active", "is_admin", "joined_on", "left_on"}
+
+
+def _assign(instance: Any, data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise TypeError(f"Cannot set {', '.join(sorted(unknown))} on {type(instance).__name__}.")
+    for field, value in data.items():
+        setattr(instance, field, value)
+
+
+# --- Organizations ---------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def organization_create(*, actor: Actor, slug: str, code: str, name: str, **fields: Any) -> Organization:
+    """Create an organization (a tenant or, with ``parent``, a subsidiary)."""
+    organization = Organization(slug=slug, code=code, name=name)
+    _assign(organization, fields, ORGANIZATION_FIELDS)
+    organization.stamp(actor)
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+@transaction.atomic
+def organization_update(*, actor: Actor, organization: Organization, **fields: Any) -> Organization:
+    """Change an organization's name, parent or settings; the parent chain stays free of cycles."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    _assign(organization, fields, ORGANIZATION_FIELDS)
+    organization.stamp(actor)
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, actor: Actor, organization: Organization) -> None:
+    """Soft-delete an organization. One with live active subsidiaries cannot go: they would lose their parent."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.subsidiaries.filter(deleted_at__isnull=True, is_active=True).exists():
+        raise ConflictError(
+            "This organization has active subsidiaries; delete or detach them first.",
+            code="organization_has_active_subsidiaries",
+        )
+    organization.mark_deleted(actor=actor)
+
+
+@transaction.atomic
+def organization_restore(*, actor: Actor, organization: Organization) -> Organization:
+    """Bring back a soft-deleted organization (its parent, if any, must be live)."""
+    organization = Organization.all_objects.select_for_update().get(pk=organization.pk)
+    organization.full_clean()
+    organization.mark_restored(actor=actor)
+    return organization
+
+
+# --- Departments -----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def department_create(*, actor: Actor, organization: Organization, code: str, name: str, **fields: Any) -> Department:
+    """Create a department, at the root or under a parent of the same organization, within the depth limit."""
+    department = Department(organization=organization, code=code, name=name)
+    _assign(department, fields, DEPARTMENT_FIELDS)
+    department.stamp(actor)
+    department.full_clean(exclude=["path", "depth"])
+    department.path = department.own_path
+    department.depth = department.parent.depth + 1 if department.parent is not None else 1
+    department.save()
+    return department
+
+
+@transaction.atomic
+def department_update(*, actor: Actor, department: Department, **fields: Any) -> Department:
+    """Edit a department. A new parent or code moves the whole subtree: its paths change in one statement."""
+    department = Department.objects.select_for_update().get(pk=department.pk)
+    old_path, old_depth = department.path, department.depth
+    _assign(department, fields, DEPARTMENT_FIELDS)
+    department.stamp(actor)
+    department.full_clean(exclude=["path", "depth"])
+    new_path = department.own_path
+    new_depth = department.parent.depth + 1 if department.parent is not None else 1
+    if new_path != old_path:
+        Department.objects.filter(organization_id=department.organization_id, path__startswith=old_path).exclude(
+            pk=department.pk
+        ).update(
+            path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+            depth=F("depth") + (new_depth - old_depth),
+        )
+    department.path, department.depth = new_path, new_depth
+    department.save()
+    return department
+
+
+@transaction.atomic
+def department_delete(*, actor: Actor, department: Department) -> None:
+    """Soft-delete a department. One that still has live sub-departments or active members cannot go."""
+    department = Department.objects.select_for_update().get(pk=department.pk)
+    if department.children.filter(deleted_at__isnull=True).exists():
+        raise ConflictError(
+            "This department has active sub-departments; move or delete them first.",
+            code="department_has_children",
+        )
+    if department.memberships.filter(is_active=True).exists():
+        raise ConflictError(
+            "This department still has active members; move them to another department first.",
+            code="department_has_members",
+        )
+    department.mark_deleted(actor=actor)
+
+
+@transaction.atomic
+def department_restore(*, actor: Actor, department: Department) -> Department:
+    """Bring back a soft-deleted department under its (live) parent; its code must still be free."""
+    department = Department.all_objects.select_for_update().get(pk=department.pk)
+    department.deleted_at = None
+    department.full_clean(exclude=["path", "depth"])
+    department.path = department.own_path
+    department.depth = department.parent.depth + 1 if department.parent is not None else 1
+    department.save(update_fields=["path", "depth"])
+    department.mark_restored(actor=actor)
+    return department
+
+
+# --- Memberships -----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_create(*, actor: Actor, organization: Organization, user: User, **fields: Any) -> Membership:
+    """Make a user a member of an organization (once), optionally in one of its departments."""
+    membership = Membership(organization=organization, user=user)
+    _assign(membership, fields, MEMBERSHIP_FIELDS)
+    membership.stamp(actor)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_update(*, actor: Actor, membership: Membership, **fields: Any) -> Membership:
+    """Change a member's department, title, number, admin flag or dates."""
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _assign(membership, fields, MEMBERSHIP_FIELDS)
+    if "is_active" in fields and fields["is_active"] and "left_on" not in fields:
+        membership.left_on = None
+    membership.stamp(actor)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_end(*, actor: Actor, membership: Membership, left_on: datetime.date | None = None) -> Membership:
+    """End a membership: the person leaves the organization but the record stays for history."""
+    left_on = left_on or timezone.localdate()
+    return membership_update(actor=actor, membership=membership, is_active=False, left_on=left_on)

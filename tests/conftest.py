@@ -1,0 +1,76 @@
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from organizations.models import Department, Membership, Organization
+from tests.accounts.factories import SuperuserFactory, UserFactory
+from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches():
+    for alias in settings.CACHES:
+        caches[alias].clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def organization(db) -> Organization:
+    return OrganizationFactory(slug="acme", code="ACME", name="Acme")
+
+
+@pytest.fixture
+def other_organization(db) -> Organization:
+    return OrganizationFactory(slug="globex", code="GLOBEX", name="Globex")
+
+
+@pytest.fixture
+def department(organization) -> Department:
+    return DepartmentFactory(organization=organization, code="HQ", name="Headquarters")
+
+
+@pytest.fixture
+def member(organization) -> User:
+    return MembershipFactory(organization=organization).user
+
+
+@pytest.fixture
+def admin_member(organization) -> User:
+    return MembershipFactory(organization=organization, is_admin=True).user
+
+
+@pytest.fixture
+def outsider(other_organization) -> User:
+    """An active member of another organization."""
+    return MembershipFactory(organization=other_organization).user
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return SuperuserFactory()
+
+
+@pytest.fixture
+def client_for(api_client):
+    def _client_for(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return _client_for
+
+
+def membership_of(user: User, organization: Organization) -> Membership:
+    return Membership.objects.get(user=user, organization=organization)
+
+
+@pytest.fixture
+def user(db) -> User:
+    return UserFactory()

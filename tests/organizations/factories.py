@@ -1,0 +1,40 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from organizations.models import Department, Membership, Organization
+from tests.accounts.factories import UserFactory
+
+
+class OrganizationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    code = factory.Sequence(lambda n: f"ORG{n}")
+    name = factory.Sequence(lambda n: f"Organization {n}")
+
+
+class DepartmentFactory(DjangoModelFactory):
+    """Departments are built like the service builds them: path and depth follow from the parent."""
+
+    class Meta:
+        model = Department
+
+    organization = factory.LazyAttribute(lambda o: o.parent.organization if o.parent else OrganizationFactory())
+    parent = None
+    code = factory.Sequence(lambda n: f"D{n}")
+    name = factory.Sequence(lambda n: f"Department {n}")
+    path = factory.LazyAttribute(lambda o: f"{o.parent.path if o.parent else ''}{o.code}/")
+    depth = factory.LazyAttribute(lambda o: o.parent.depth + 1 if o.parent else 1)
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    organization = factory.LazyAttribute(lambda o: o.department.organization if o.department else OrganizationFactory())
+    user = factory.SubFactory(UserFactory)
+    department = None
+    job_title = "Clerk"
+    is_active = True
