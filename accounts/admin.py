@@ -54,7 +54,8 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     def password_status(self, obj: User) -> str:
         if obj.pk is None:
             return "—"
-        url = reverse("admin:accounts_user_password_change", args=[obj.pk])
+        # Django's UserAdmin names this URL after auth.User whatever the user model is.
+        url = reverse(f"{self.admin_site.name}:auth_user_password_change", args=[obj.pk])
         state = "set" if obj.has_usable_password() else "not set (signs in through the identity provider)"
         return format_html('{} · <a href="{}">change the password</a>', state, url)
 
@@ -75,8 +76,20 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         services.user_delete(actor=request.user, user=obj)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if not request.user.is_superuser and "is_superuser" in form.base_fields:
-            form.base_fields["is_superuser"].disabled = True  # only superusers make superusers
-        return form
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Only superusers make superusers or hand out permissions: staff could otherwise grant themselves anything.
+            readonly += ["is_superuser", "groups", "user_permissions"]
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A staff member who could edit a superuser (email, password) could take over the platform operator's account.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
@@ -41,15 +42,21 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return super().changelist_view(request, *args, **kwargs)
+            # Bulk actions and list edits are all or nothing: a refused row rolls back the rows (and the log entries)
+            # handled before it, as the change and delete views do for their one object.
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                return super().changelist_view(request, *args, **kwargs)
         except (ConflictError, ValidationError) as error:
             return self._refuse(request, error)
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
     ) -> tuple[list[Any], dict[str, int], set[Any], list[Any]]:
-        # Deletion is a service call (usually a soft delete with its own guards), not Django's cascade.
-        return [str(obj) for obj in objs], {}, set(), []
+        # Deletion is a service call (usually a soft delete with its own guards), not Django's cascade. The bulk action
+        # relies on this answer for per-object permissions, so objects this user may not delete are reported here.
+        objs = list(objs)
+        perms_needed = {str(self.opts.verbose_name) for obj in objs if not self.has_delete_permission(request, obj)}
+        return [str(obj) for obj in objs], {}, perms_needed, []
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for obj in queryset:

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from erp import views
+from erp.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from erp.health import views as health
 
 admin.site.site_header = "ITDO ERP"

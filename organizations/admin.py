@@ -86,7 +86,12 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 class DepartmentAdmin(OrganizationScopedAdmin):
     scoped_foreign_keys = {"organization": "pk", "parent": "organization"}
     list_display = ["indented_name", "code", "organization", "parent", "manager", "headcount_limit", "display_order"]
-    list_filter = ["organization", ("parent", admin.RelatedOnlyFieldListFilter), "depth"]
+    # Related-only filters: a plain one would list every organization's name to staff scoped to their own.
+    list_filter = [
+        ("organization", admin.RelatedOnlyFieldListFilter),
+        ("parent", admin.RelatedOnlyFieldListFilter),
+        "depth",
+    ]
     search_fields = ["code", "name", "path"]
     ordering = ["organization__name", "path"]
     list_select_related = ["organization", "parent", "manager"]
@@ -123,7 +128,7 @@ class DepartmentAdmin(OrganizationScopedAdmin):
 class MembershipAdmin(OrganizationScopedAdmin):
     scoped_foreign_keys = {"organization": "pk", "department": "organization"}
     list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active", "is_admin"]
-    list_filter = ["organization", "is_active", "is_admin"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active", "is_admin"]
     search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]
     list_select_related = ["user", "organization", "department"]
     autocomplete_fields = ["user"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import ClassVar
 
 from django.conf import settings
@@ -40,8 +41,18 @@ class Organization(ActorStampedModel, SoftDeleteModel):
     unless ``history_retention_days`` says otherwise.
     """
 
-    slug = models.SlugField(max_length=63, unique=True, help_text="The organization's key in URLs.")
-    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    slug = models.SlugField(
+        max_length=63,
+        unique=True,
+        help_text="The organization's key in URLs.",
+        error_messages={"unique": "An organization with this slug already exists."},
+    )
+    code = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[code_validator],
+        error_messages={"unique": "An organization with this code already exists."},
+    )
     name = models.CharField(max_length=200)
     parent = models.ForeignKey(
         "self",
@@ -89,23 +100,65 @@ class Organization(ActorStampedModel, SoftDeleteModel):
         super().clean()
         if self.code:
             self.code = self.code.upper()
+        errors: dict[str, ValidationError] = {}
+        if self.pk is not None and isinstance(self.max_department_depth, int) and self.max_department_depth >= 1:
+            # Lowering the limit below the existing tree would leave departments that break the rule.
+            deepest = Department.objects.for_organization(self.pk).aggregate(deepest=models.Max("depth"))["deepest"]
+            if deepest is not None and deepest > self.max_department_depth:
+                errors["max_department_depth"] = ValidationError(
+                    f"The departments of this organization already go {deepest} levels deep.", code="too_shallow"
+                )
+        parent_error = self._parent_error()
+        if parent_error is not None:
+            errors["parent"] = parent_error
+        if errors:
+            raise ValidationError(errors)
+
+    def _parent_error(self) -> ValidationError | None:
         if self.parent_id is None:
-            return
+            return None
         if self.pk is not None and self.parent_id == self.pk:
-            raise ValidationError({"parent": "An organization cannot be its own parent."}, code="cycle")
+            return ValidationError("An organization cannot be its own parent.", code="cycle")
         # Walk up from the new parent; meeting this organization means the change would close a loop.
         seen: set[int] = set()
         ancestor: Organization | None = self.parent
         while ancestor is not None and ancestor.pk not in seen:
             if ancestor.is_deleted:
-                raise ValidationError({"parent": "The parent organization has been deleted."}, code="deleted")
+                return ValidationError("The parent organization has been deleted.", code="deleted")
             if self.pk is not None and ancestor.pk == self.pk:
-                raise ValidationError(
-                    {"parent": "This parent is a subsidiary of this organization: that would make a cycle."},
-                    code="cycle",
+                return ValidationError(
+                    "This parent is a subsidiary of this organization: that would make a cycle.", code="cycle"
                 )
             seen.add(ancestor.pk)
             ancestor = ancestor.parent
+        return None
+
+    def validate_unique(self, exclude: Collection[str] | None = None) -> None:
+        """Slug and code stay taken by deleted organizations (they may be restored), not only by live ones.
+
+        The default check reads through ``objects``, which hides deleted rows, so a reused value would otherwise reach
+        the database's unique index as an ``IntegrityError``.
+        """
+        errors: dict[str, list[ValidationError]] = {}
+        try:
+            super().validate_unique(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        values = {
+            field: getattr(self, field)
+            for field in ("slug", "code")
+            if getattr(self, field) and field not in errors and not (exclude and field in exclude)
+        }
+        if values:
+            clashes = Organization.all_objects.filter(Q(_connector=Q.OR, **values), deleted_at__isnull=False).exclude(
+                pk=self.pk
+            )
+            for clash in clashes.values("slug", "code"):
+                for field, value in values.items():
+                    if clash[field] == value:
+                        errors[field] = [self.unique_error_message(Organization, (field,))]
+        if errors:
+            raise ValidationError(errors)
 
 
 class DepartmentQuerySet(SoftDeleteOrganizationQuerySet["Department"]):  # type: ignore[override]
@@ -175,6 +228,7 @@ class Department(SoftDeleteOrganizationOwnedModel):
                 fields=["organization", "code"],
                 condition=Q(deleted_at__isnull=True),
                 name="department_code_unique_per_organization",
+                violation_error_message="Another department of this organization already has this code.",
             ),
             models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="department_not_own_parent"),
             models.CheckConstraint(condition=Q(depth__gte=1), name="department_depth_positive"),
@@ -222,6 +276,14 @@ class Department(SoftDeleteOrganizationOwnedModel):
             elif self.pk is not None and (parent.pk == self.pk or (self.path and parent.path.startswith(self.path))):
                 errors["parent"] = "A department cannot be placed under itself or one of its sub-departments."
             depth = parent.depth + 1
+        if (
+            self.code
+            and Department.objects.for_organization(self.organization_id)
+            .filter(code=self.code)
+            .exclude(pk=self.pk)
+            .exists()
+        ):
+            errors["code"] = "Another department of this organization already has this code."
         if "parent" not in errors:
             limit = self.organization.max_department_depth
             if depth + self.subtree_height() > limit:
@@ -264,6 +326,7 @@ class Membership(OrganizationOwnedModel):
                 fields=["organization", "employee_number"],
                 condition=Q(employee_number__isnull=False),
                 name="membership_employee_number_unique_per_organization",
+                violation_error_message="Another member of this organization already has this employee number.",
             ),
             models.CheckConstraint(
                 condition=Q(left_on__isnull=True) | Q(left_on__gte=models.F("joined_on")),
@@ -272,7 +335,6 @@ class Membership(OrganizationOwnedModel):
         ]
         indexes = [
             models.Index(fields=["organization", "department"], name="membership_org_department_idx"),
-            models.Index(fields=["user", "is_active"], name="membership_user_active_idx"),
         ]
 
     def __str__(self) -> str:
@@ -285,6 +347,17 @@ class Membership(OrganizationOwnedModel):
         errors: dict[str, str] = {}
         if self.department is not None and self.department.organization_id != self.organization_id:
             errors["department"] = "The department belongs to another organization."
+        elif self.department is not None and self.department.is_deleted and self.is_active:
+            # A department can only be deleted without active members; it must not gain any afterwards.
+            errors["department"] = "The department has been deleted."
+        if (
+            self.employee_number
+            and Membership.objects.for_organization(self.organization_id)
+            .filter(employee_number=self.employee_number)
+            .exclude(pk=self.pk)
+            .exists()
+        ):
+            errors["employee_number"] = "Another member of this organization already has this employee number."
         if self.left_on is not None and self.joined_on is not None and self.left_on < self.joined_on:
             errors["left_on"] = "The leaving date cannot be before the joining date."
         if errors:

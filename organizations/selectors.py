@@ -57,15 +57,19 @@ def department_tree(*, departments: QuerySet[Department]) -> list[dict[str, obje
             roots.append(node)
         else:
             parent["children"].append(node)  # type: ignore[attr-defined]
-    for node in [*roots, *nodes.values()]:
+    for node in nodes.values():
         node["children"].sort(key=lambda child: (child["display_order"], child["code"]))  # type: ignore[attr-defined]
     roots.sort(key=lambda root: (root["display_order"], root["code"]))
     return roots
 
 
 def department_members(*, department: Department, include_descendants: bool) -> QuerySet[Membership]:
-    """Members of a department, or of its whole subtree: one query joining the department paths."""
-    memberships = Membership.objects.for_organization(department.organization_id).select_related("user", "department")
+    """Current (active) members of a department, or of its whole subtree: one query joining the department paths."""
+    memberships = (
+        Membership.objects.for_organization(department.organization_id)
+        .filter(is_active=True)
+        .select_related("user", "department")
+    )
     if include_descendants:
         return memberships.filter(department__path__startswith=department.path, department__deleted_at__isnull=True)
     return memberships.filter(department=department)

@@ -42,6 +42,18 @@ def _assign(instance: Any, data: dict[str, Any], allowed: set[str]) -> None:
         setattr(instance, field, value)
 
 
+def _with_fresh_parent(model: type[Organization] | type[Department], fields: dict[str, Any]) -> dict[str, Any]:
+    """Read a new parent again inside the transaction: the caller's copy may predate a move of the tree.
+
+    Cycle, depth and path rules are judged on the parent's stored place; a stale ``path`` or parent chain would let a
+    department be put under its own subtree (or an organization under its own subsidiary).
+    """
+    parent = fields.get("parent")
+    if parent is None:
+        return fields
+    return {**fields, "parent": model.all_objects.get(pk=parent.pk)}
+
+
 # --- Organizations ---------------------------------------------------------------------------------------------------
 
 
@@ -49,7 +61,7 @@ def _assign(instance: Any, data: dict[str, Any], allowed: set[str]) -> None:
 def organization_create(*, actor: Actor, slug: str, code: str, name: str, **fields: Any) -> Organization:
     """Create an organization (a tenant or, with ``parent``, a subsidiary)."""
     organization = Organization(slug=slug, code=code, name=name)
-    _assign(organization, fields, ORGANIZATION_FIELDS)
+    _assign(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
     organization.stamp(actor)
     organization.full_clean()
     organization.save()
@@ -60,7 +72,7 @@ def organization_create(*, actor: Actor, slug: str, code: str, name: str, **fiel
 def organization_update(*, actor: Actor, organization: Organization, **fields: Any) -> Organization:
     """Change an organization's name, parent or settings; the parent chain stays free of cycles."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
-    _assign(organization, fields, ORGANIZATION_FIELDS)
+    _assign(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
     organization.stamp(actor)
     organization.full_clean()
     organization.save()
@@ -95,7 +107,7 @@ def organization_restore(*, actor: Actor, organization: Organization) -> Organiz
 def department_create(*, actor: Actor, organization: Organization, code: str, name: str, **fields: Any) -> Department:
     """Create a department, at the root or under a parent of the same organization, within the depth limit."""
     department = Department(organization=organization, code=code, name=name)
-    _assign(department, fields, DEPARTMENT_FIELDS)
+    _assign(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
     department.stamp(actor)
     department.full_clean(exclude=["path", "depth"])
     department.path = department.own_path
@@ -106,10 +118,15 @@ def department_create(*, actor: Actor, organization: Organization, code: str, na
 
 @transaction.atomic
 def department_update(*, actor: Actor, department: Department, **fields: Any) -> Department:
-    """Edit a department. A new parent or code moves the whole subtree: its paths change in one statement."""
+    """Edit a department. A new parent or code moves the whole subtree: its paths change in one statement.
+
+    Moves are serialised per organization (its row is locked) so that two concurrent moves cannot build a cycle.
+    """
+    if "parent" in fields or "code" in fields:
+        Organization.objects.select_for_update().filter(pk=department.organization_id).first()
     department = Department.objects.select_for_update().get(pk=department.pk)
     old_path, old_depth = department.path, department.depth
-    _assign(department, fields, DEPARTMENT_FIELDS)
+    _assign(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
     department.stamp(actor)
     department.full_clean(exclude=["path", "depth"])
     new_path = department.own_path
@@ -185,6 +202,11 @@ def membership_update(*, actor: Actor, membership: Membership, **fields: Any) ->
 
 @transaction.atomic
 def membership_end(*, actor: Actor, membership: Membership, left_on: datetime.date | None = None) -> Membership:
-    """End a membership: the person leaves the organization but the record stays for history."""
+    """End a membership: the person leaves the organization but the record stays for history.
+
+    Ending an ended membership changes nothing: its original leaving date is kept.
+    """
+    if not membership.is_active and membership.left_on is not None:
+        return membership
     left_on = left_on or timezone.localdate()
     return membership_update(actor=actor, membership=membership, is_active=False, left_on=left_on)

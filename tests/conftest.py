@@ -10,6 +10,12 @@ from tests.organizations.factories import DepartmentFactory, MembershipFactory, 
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher costs ~0.3 s a user on this machine; hashing strength is not what these tests test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clear_caches():
     for alias in settings.CACHES:
         caches[alias].clear()

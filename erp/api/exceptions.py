@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
@@ -46,7 +47,12 @@ def _first_code(detail: Any) -> str | None:
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
-            return exceptions.ValidationError(detail=exc.message_dict)
+            # Model-wide errors (Django's "__all__") use the same key as the serializers' non-field errors.
+            detail = {
+                api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field: messages
+                for field, messages in exc.message_dict.items()
+            }
+            return exceptions.ValidationError(detail=detail)
         return exceptions.ValidationError(detail={api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
     if isinstance(exc, ConflictError):
         return Conflict(detail=exc.message, code=exc.code)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
+from django import forms
+from django.db import models
 from django.db.models import QuerySet
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 
@@ -49,3 +53,50 @@ class StrictOrderingFilter(OrderingFilter):
                     }
                 )
         return super().get_ordering(request, queryset, view)
+
+
+class StrictBooleanFormField(forms.Field):
+    """A yes/no query value. Unlike Django's NullBooleanField (which reads ``maybe`` or ``1`` as "no filter" and so
+    returns the whole list), anything but an empty value or one of the words the API's booleans accept is an error."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        if value in serializers.BooleanField.TRUE_VALUES:
+            return True
+        if value in serializers.BooleanField.FALSE_VALUES:
+            return False
+        raise forms.ValidationError("Must be a valid boolean.", code="invalid")
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanFormField
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number: ``1.5`` is an error instead of being truncated to 1 by the database field."""
+
+    field_class = forms.IntegerField
+
+
+_INTEGER_MODEL_FIELDS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.SmallAutoField,
+    models.IntegerField,
+    models.SmallIntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+)
+
+
+class FilterSet(django_filters.FilterSet):
+    """The API's filterset base: filters generated from model fields reject values they cannot read."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        models.BooleanField: {"filter_class": BooleanFilter},
+        **{field: {"filter_class": IntegerFilter} for field in _INTEGER_MODEL_FIELDS},
+    }

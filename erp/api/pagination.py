@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from rest_framework import exceptions, pagination
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -24,14 +27,56 @@ class CursorPagination(pagination.CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return int(self.page_size or api_settings.PAGE_SIZE or 50)
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        # isdigit() alone also accepts characters such as "²" that int() cannot read (that was a 500).
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
             raise exceptions.ValidationError(
                 {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
             )
         return int(raw)
 
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        """The requested ordering plus the primary key as a tie-breaker.
+
+        The cursor keeps a position in the first ordering field and an offset among rows that share it; that offset
+        only means something if rows with equal values come back in the same order on every page, so without a unique
+        last key (``?ordering=name`` over equal names) pages would repeat some rows and skip others.
+        """
+        ordering = tuple(super().get_ordering(request, queryset, view))
+        if not any(field.lstrip("-") in ("pk", "id") for field in ordering):
+            ordering = (*ordering, "-pk" if ordering[0].startswith("-") else "pk")
+        return ordering
+
+    def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: Any = None) -> list[Any] | None:
+        self.model = queryset.model  # decode_cursor checks the cursor's position against the ordering field
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request: Request) -> Any:
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound as error:
-            raise exceptions.ValidationError({self.cursor_query_param: ["This cursor is not valid."]}) from error
+            raise self._invalid_cursor() from error
+        if cursor is not None and cursor.position is not None and not self._is_valid_position(cursor.position):
+            raise self._invalid_cursor()
+        return cursor
+
+    def _is_valid_position(self, position: Any) -> bool:
+        """Whether the position can be compared with the first ordering field. A cursor taken from a list in another
+        order (a name where a depth is expected) or a forged one would otherwise fail in the database: a 500."""
+        if "\x00" in str(position):
+            return False
+        name = self.ordering[0].lstrip("-")
+        model = getattr(self, "model", None)
+        if model is None:
+            return True
+        try:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return True  # an annotation: nothing to check it against
+        try:
+            field.get_prep_value(field.to_python(position))
+        except (DjangoValidationError, TypeError, ValueError):
+            return False
+        return True
+
+    def _invalid_cursor(self) -> exceptions.ValidationError:
+        return exceptions.ValidationError({self.cursor_query_param: ["This cursor is not valid."]})

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
@@ -48,8 +49,16 @@ def check_cache() -> str:
     return str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
 
 
+def _nearest_existing_directory(path: Path) -> Path:
+    # DATA_DIR is created only for the embedded SQLite database; on PostgreSQL it may not exist, and the disk it would
+    # be written to is then the one of its nearest existing parent.
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def check_disk() -> str:
-    free_mb = shutil.disk_usage(settings.DATA_DIR).free // (1024 * 1024)
+    free_mb = shutil.disk_usage(_nearest_existing_directory(Path(settings.DATA_DIR))).free // (1024 * 1024)
     if free_mb < settings.HEALTH_MIN_FREE_DISK_MB:
         raise CheckFailedError(f"{free_mb} MB free, below the {settings.HEALTH_MIN_FREE_DISK_MB} MB threshold")
     return f"{free_mb} MB free"

@@ -1,9 +1,10 @@
 import django_filters
 
+from erp.api.filters import BooleanFilter, FilterSet, IntegerFilter
 from organizations.models import Department, Membership, Organization
 
 
-class OrganizationFilterSet(django_filters.FilterSet):
+class OrganizationFilterSet(FilterSet):
     parent = django_filters.CharFilter(
         field_name="parent__slug", help_text="Subsidiaries of the organization with this slug."
     )
@@ -13,20 +14,20 @@ class OrganizationFilterSet(django_filters.FilterSet):
         fields = ["is_active", "parent", "code"]
 
 
-class DepartmentFilterSet(django_filters.FilterSet):
-    parent = django_filters.NumberFilter(field_name="parent_id")
-    is_root = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull")
-    manager = django_filters.NumberFilter(field_name="manager_id")
-    max_depth = django_filters.NumberFilter(field_name="depth", lookup_expr="lte")
+class DepartmentFilterSet(FilterSet):
+    parent = IntegerFilter(field_name="parent_id")
+    is_root = BooleanFilter(field_name="parent", lookup_expr="isnull")
+    manager = IntegerFilter(field_name="manager_id")
+    max_depth = IntegerFilter(field_name="depth", lookup_expr="lte")
 
     class Meta:
         model = Department
         fields = ["code", "depth", "parent", "is_root", "manager", "max_depth"]
 
 
-class MembershipFilterSet(django_filters.FilterSet):
-    department = django_filters.NumberFilter(field_name="department_id")
-    user = django_filters.NumberFilter(field_name="user_id")
+class MembershipFilterSet(FilterSet):
+    department = IntegerFilter(field_name="department_id")
+    user = IntegerFilter(field_name="user_id")
     joined_after = django_filters.DateFilter(field_name="joined_on", lookup_expr="gte")
     joined_before = django_filters.DateFilter(field_name="joined_on", lookup_expr="lte")
 

@@ -46,6 +46,10 @@ class OrganizationSerializer(serializers.ModelSerializer):
 class OrganizationAdminUpdateSerializer(OrganizationSerializer):
     """What an organization's administrators may change: its name and settings, not its identity or parent."""
 
+    # ``read_only_fields`` does not reach declared fields: without this, an admin could move the organization under
+    # any other organization by sending its slug.
+    parent: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
     class Meta(OrganizationSerializer.Meta):
         read_only_fields = ["id", "slug", "code", "parent", "is_active", "created_at", "updated_at"]
 
@@ -72,7 +76,7 @@ class DepartmentSerializer(OrganizationContextMixin, serializers.ModelSerializer
             "updated_at",
         ]
         read_only_fields = ["id", "path", "depth", "created_at", "updated_at"]
-        # Per-organization code uniqueness is checked by the model's constraints inside the service.
+        # Per-organization code uniqueness is checked by the model (on the "code" field) inside the service.
         validators: list[Any] = []
 
     def validate_code(self, value: str) -> str:

@@ -38,6 +38,8 @@ class OrganizationViewSet(
     serializer_class = OrganizationSerializer
     filterset_class = OrganizationFilterSet
     lookup_field = "slug"
+    # Only slug characters reach the database: anything else (a NUL byte, say) is an unknown path, not a 500.
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     search_fields = ["slug", "code", "name"]
     ordering_fields = ["name", "slug", "code", "created_at"]
     ordering = ["slug"]
@@ -110,7 +112,11 @@ class DepartmentViewSet(OrganizationScopedModelViewSet):
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in sorted(unknown)})
         flag = serializers.BooleanField(required=False, default=False)
-        include_descendants = flag.run_validation(request.query_params.get("include_descendants", False))
+        try:
+            include_descendants = flag.run_validation(request.query_params.get("include_descendants", False))
+        except serializers.ValidationError as error:
+            # Name the parameter, as the filters do, instead of reporting a bare non-field error.
+            raise serializers.ValidationError({"include_descendants": error.detail}) from error
         department = self.get_object()
         memberships = selectors.department_members(department=department, include_descendants=include_descendants)
         page = self.paginate_queryset(memberships.order_by("-pk"))

@@ -1,0 +1,737 @@
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from organizations.models import Department, Membership, Organization
+from tests.accounts.factories import PASSWORD, SuperuserFactory, UserFactory
+from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(superuser) -> Client:
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def tenants(organization, other_organization) -> dict[str, Any]:
+    """Two organizations, each with a small department tree and a member."""
+    acme_hq = DepartmentFactory(organization=organization, code="HQ", name="Acme Headquarters")
+    acme_sales = DepartmentFactory(parent=acme_hq, code="SALES", name="Acme Sales")
+    globex_hq = DepartmentFactory(organization=other_organization, code="GHQ", name="Globex Headquarters")
+    acme_member = MembershipFactory(organization=organization, department=acme_sales)
+    globex_member = MembershipFactory(organization=other_organization, department=globex_hq)
+    return {
+        "acme_hq": acme_hq,
+        "acme_sales": acme_sales,
+        "globex_hq": globex_hq,
+        "acme_member": acme_member,
+        "globex_member": globex_member,
+    }
+
+
+def _grant(user: User, *codenames: str) -> None:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def _user_form(user: User, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "email": user.email,
+        "full_name": user.full_name,
+        "phone": user.phone,
+        "locale": user.locale,
+        "time_zone": user.time_zone,
+        "_save": "Save",
+    }
+    flags = {"is_active": user.is_active, "is_staff": user.is_staff, "is_superuser": user.is_superuser, **overrides}
+    data.update({name: "on" for name, value in flags.items() if value})
+    return data
+
+
+def _user_snapshot(user: User) -> dict:
+    return User.objects.filter(pk=user.pk).values(
+        "email", "full_name", "is_active", "is_staff", "is_superuser", "password"
+    )[0]
+
+
+# --- A superuser sees everything --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", ["organizations_organization", "organizations_department", "organizations_membership", "accounts_user"]
+)
+def test_superuser_sees_the_changelists_and_add_forms(admin_client, tenants, model):
+    # given / when
+    changelist = admin_client.get(reverse(f"admin:{model}_changelist"))
+    add = admin_client.get(reverse(f"admin:{model}_add"))
+
+    # then
+    assert (changelist.status_code, add.status_code) == (200, 200)
+
+
+def test_superuser_sees_rows_of_every_organization(admin_client, tenants, superuser):
+    # given / when
+    rows = {
+        name: {obj.pk for obj in admin_client.get(reverse(f"admin:{name}_changelist")).context["cl"].result_list}
+        for name in ["organizations_organization", "organizations_department", "organizations_membership"]
+    }
+
+    # then
+    assert rows == {
+        "organizations_organization": set(Organization.objects.values_list("pk", flat=True)),
+        "organizations_department": {tenants["acme_hq"].pk, tenants["acme_sales"].pk, tenants["globex_hq"].pk},
+        "organizations_membership": {tenants["acme_member"].pk, tenants["globex_member"].pk},
+    }
+
+
+def test_superuser_sees_the_change_forms(admin_client, tenants, organization, superuser):
+    # given
+    objects = {
+        "organizations_organization": organization,
+        "organizations_department": tenants["acme_sales"],
+        "organizations_membership": tenants["acme_member"],
+        "accounts_user": tenants["acme_member"].user,
+    }
+
+    # when
+    statuses = {
+        name: admin_client.get(reverse(f"admin:{name}_change", args=[obj.pk])).status_code
+        for name, obj in objects.items()
+    }
+
+    # then
+    assert statuses == dict.fromkeys(objects, 200)
+
+
+def test_organization_change_form_lists_its_departments_and_members(admin_client, tenants, organization):
+    # given / when
+    response = admin_client.get(reverse("admin:organizations_organization_change", args=[organization.pk]))
+
+    # then
+    content = response.content.decode()
+    assert "Acme Headquarters" in content
+    assert "Acme Sales" in content
+    assert "Globex Headquarters" not in content
+
+
+# --- Users: never the password hash -----------------------------------------------------------------------------------
+
+
+def test_user_change_page_hides_the_password_hash_and_links_to_the_password_form(admin_client):
+    # given
+    user = UserFactory(email="ann@example.com")
+    *_algorithm_and_parameters, salt, digest = user.password.split("$")
+
+    # when
+    response = admin_client.get(reverse("admin:accounts_user_change", args=[user.pk]))
+
+    # then
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert user.password not in content
+    assert salt not in content
+    assert digest not in content
+    password_url = f"/admin/accounts/user/{user.pk}/password/"
+    assert f'set · <a href="{password_url}">change the password</a>' in content
+    assert admin_client.get(password_url).status_code == 200
+
+
+def test_admin_password_form_sets_a_new_password(admin_client):
+    # given
+    user = UserFactory(email="ann@example.com")
+    data = {"usable_password": "true", "password1": "another-long-passphrase", "password2": "another-long-passphrase"}
+
+    # when
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", data)
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:accounts_user_change", args=[user.pk])
+    user.refresh_from_db()
+    assert user.check_password("another-long-passphrase") is True
+    assert user.check_password(PASSWORD) is False
+
+
+def test_admin_password_form_enforces_the_password_policy(admin_client):
+    # given
+    user = UserFactory(email="ann@example.com")
+    before = _user_snapshot(user)
+    data = {"usable_password": "true", "password1": "password1234", "password2": "password1234"}
+
+    # when
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", data)
+
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"password2": ["This password is too common."]}
+    assert _user_snapshot(user) == before
+
+
+def test_user_change_page_says_when_no_password_is_set(admin_client):
+    # given
+    user = UserFactory(email="sso@example.com")
+    user.set_unusable_password()
+    user.save()
+
+    # when
+    response = admin_client.get(reverse("admin:accounts_user_change", args=[user.pk]))
+
+    # then
+    assert "not set (signs in through the identity provider)" in response.content.decode()
+
+
+def test_admin_changes_a_user_through_the_service(admin_client, superuser):
+    # given
+    user = UserFactory(email="bob@example.com", full_name="Bob")
+
+    # when
+    response = admin_client.post(
+        reverse("admin:accounts_user_change", args=[user.pk]),
+        _user_form(user, is_staff=True) | {"full_name": "Robert", "time_zone": "Europe/Paris"},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:accounts_user_changelist")
+    user.refresh_from_db()
+    assert (user.full_name, user.time_zone, user.is_staff, user.is_active) == ("Robert", "Europe/Paris", True, True)
+    assert user.check_password(PASSWORD) is True
+
+
+def test_admin_creates_a_user_with_a_checked_password(admin_client):
+    # given
+    data = {
+        "email": "New.Person@Example.COM",
+        "full_name": "New Person",
+        "usable_password": "true",
+        "password1": "a-long-enough-passphrase",
+        "password2": "a-long-enough-passphrase",
+        "_save": "Save",
+    }
+
+    # when
+    response = admin_client.post(reverse("admin:accounts_user_add"), data)
+
+    # then
+    assert response.status_code == 302
+    user = User.objects.get(email__iexact="new.person@example.com")
+    assert user.email == "New.Person@example.com"
+    assert user.check_password("a-long-enough-passphrase") is True
+
+
+def test_admin_refuses_a_weak_password_or_a_duplicate_email(admin_client):
+    # given
+    UserFactory(email="taken@example.com")
+    count = User.objects.count()
+    data = {
+        "email": "TAKEN@example.com",
+        "full_name": "",
+        "usable_password": "true",
+        "password1": "short",
+        "password2": "short",
+        "_save": "Save",
+    }
+
+    # when
+    response = admin_client.post(reverse("admin:accounts_user_add"), data)
+
+    # then
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["email"] == ["A user with this email address already exists."]
+    assert errors["password2"] == ["This password is too short. It must contain at least 12 characters."]
+    assert User.objects.count() == count
+
+
+# --- Departments through the admin ------------------------------------------------------------------------------------
+
+
+def test_creating_a_department_computes_its_path_and_depth(admin_client, superuser, organization, department):
+    # given
+    data = {
+        "organization": organization.pk,
+        "code": "sales",
+        "name": "Sales",
+        "parent": department.pk,
+        "manager": "",
+        "headcount_limit": "",
+        "display_order": "3",
+        "_save": "Save",
+    }
+
+    # when
+    response = admin_client.post(reverse("admin:organizations_department_add"), data)
+
+    # then
+    assert response.status_code == 302
+    created = Department.objects.get(organization=organization, code="SALES")
+    assert (created.name, created.parent, created.path, created.depth, created.display_order) == (
+        "Sales",
+        department,
+        "HQ/SALES/",
+        2,
+        3,
+    )
+    assert created.created_by == superuser
+    assert LogEntry.objects.filter(object_id=str(created.pk)).count() == 1
+
+
+def test_renaming_a_department_code_moves_its_subtree(admin_client, tenants, organization):
+    # given
+    hq = tenants["acme_hq"]
+    data = {
+        "code": "MAIN",
+        "name": hq.name,
+        "parent": "",
+        "manager": "",
+        "headcount_limit": "",
+        "display_order": "0",
+        "_save": "Save",
+    }
+
+    # when
+    response = admin_client.post(reverse("admin:organizations_department_change", args=[hq.pk]), data)
+
+    # then
+    assert response.status_code == 302
+    assert list(Department.objects.for_organization(organization).values_list("code", "path", "depth")) == [
+        ("MAIN", "MAIN/", 1),
+        ("SALES", "MAIN/SALES/", 2),
+    ]
+
+
+def test_admin_form_refuses_a_parent_of_another_organization(admin_client, tenants, organization):
+    # given
+    count = Department.all_objects.count()
+    data = {
+        "organization": organization.pk,
+        "code": "X",
+        "name": "Cross",
+        "parent": tenants["globex_hq"].pk,
+        "display_order": "0",
+        "_save": "Save",
+    }
+
+    # when
+    response = admin_client.post(reverse("admin:organizations_department_add"), data)
+
+    # then
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["parent"] == [
+        "The parent department belongs to another organization."
+    ]
+    assert Department.all_objects.count() == count
+
+
+def test_deleting_a_department_with_children_is_refused(admin_client, tenants):
+    # given
+    hq = tenants["acme_hq"]
+    log_entries = LogEntry.objects.count()
+    url = reverse("admin:organizations_department_delete", args=[hq.pk])
+
+    # when
+    response = admin_client.post(url, {"post": "yes"})
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert _messages(response) == ["This department has active sub-departments; move or delete them first."]
+    hq.refresh_from_db()
+    assert hq.deleted_at is None
+    assert Department.objects.filter(pk=hq.pk).exists() is True
+    assert LogEntry.objects.count() == log_entries
+
+
+def test_deleting_a_leaf_department_without_members_soft_deletes_it(admin_client, superuser, organization):
+    # given
+    leaf = DepartmentFactory(organization=organization, code="LEAF")
+
+    # when
+    response = admin_client.post(reverse("admin:organizations_department_delete", args=[leaf.pk]), {"post": "yes"})
+
+    # then
+    assert response.status_code == 302
+    assert Department.objects.filter(pk=leaf.pk).exists() is False
+    leaf = Department.all_objects.get(pk=leaf.pk)
+    assert leaf.deleted_by == superuser
+    assert leaf.deleted_at is not None
+
+
+def test_bulk_deleting_departments_is_all_or_nothing(admin_client, tenants, organization):
+    # given: a leaf that could go and a department with a child that cannot, in one action
+    leaf = DepartmentFactory(organization=organization, code="ARCHIVE")
+    hq = tenants["acme_hq"]
+    log_entries = LogEntry.objects.count()
+
+    # when
+    response = admin_client.post(
+        reverse("admin:organizations_department_changelist"),
+        {"action": "delete_selected", "_selected_action": [leaf.pk, hq.pk], "post": "yes"},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert _messages(response) == ["This department has active sub-departments; move or delete them first."]
+    assert set(Department.objects.filter(pk__in=[leaf.pk, hq.pk]).values_list("code", flat=True)) == {"ARCHIVE", "HQ"}
+    assert LogEntry.objects.count() == log_entries
+
+
+def test_ending_a_membership_through_the_admin_keeps_the_record(admin_client, tenants):
+    # given
+    membership = tenants["acme_member"]
+
+    # when
+    response = admin_client.post(
+        reverse("admin:organizations_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+
+    # then
+    assert response.status_code == 302
+    membership.refresh_from_db()
+    assert membership.is_active is False
+    assert membership.left_on is not None
+
+
+# --- The last active superuser ----------------------------------------------------------------------------------------
+
+
+def test_the_only_superuser_cannot_remove_their_own_superuser_flag(admin_client, superuser):
+    # given
+    before = _user_snapshot(superuser)
+    url = reverse("admin:accounts_user_change", args=[superuser.pk])
+
+    # when
+    response = admin_client.post(url, _user_form(superuser, is_superuser=False))
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert _messages(response) == ["This is the last active superuser; make someone else a superuser first."]
+    assert _user_snapshot(superuser) == before
+    assert LogEntry.objects.count() == 0
+
+
+def test_a_superuser_cannot_deactivate_themselves(admin_client, superuser):
+    # given
+    SuperuserFactory()
+    before = _user_snapshot(superuser)
+
+    # when
+    response = admin_client.post(
+        reverse("admin:accounts_user_change", args=[superuser.pk]), _user_form(superuser, is_active=False)
+    )
+
+    # then
+    assert response.status_code == 302
+    assert _messages(response) == ["You cannot deactivate your own account."]
+    assert _user_snapshot(superuser) == before
+
+
+@pytest.fixture
+def user_staff(organization) -> User:
+    """Staff allowed to manage the accounts of their organization's people."""
+    staff = MembershipFactory(organization=organization, user=UserFactory(is_staff=True)).user
+    _grant(staff, "view_user", "change_user", "delete_user")
+    return staff
+
+
+def test_staff_cannot_change_a_superuser(user_staff, organization):
+    # given: the only active superuser is one of the organization's people
+    last = MembershipFactory(organization=organization, user=SuperuserFactory()).user
+    before = _user_snapshot(last)
+    client = Client()
+    client.force_login(user_staff)
+
+    # when
+    deactivate = client.post(reverse("admin:accounts_user_change", args=[last.pk]), _user_form(last, is_active=False))
+    password = client.post(
+        f"/admin/accounts/user/{last.pk}/password/",
+        {"usable_password": "true", "password1": "taken-over-passphrase", "password2": "taken-over-passphrase"},
+    )
+
+    # then
+    assert (deactivate.status_code, password.status_code) == (403, 403)
+    assert _user_snapshot(last) == before
+    assert LogEntry.objects.count() == 0
+
+
+def test_staff_cannot_delete_a_superuser(user_staff, organization):
+    # given
+    last = MembershipFactory(organization=organization, user=SuperuserFactory()).user
+    colleague = MembershipFactory(organization=organization).user
+    client = Client()
+    client.force_login(user_staff)
+
+    # when
+    single = client.post(reverse("admin:accounts_user_delete", args=[last.pk]), {"post": "yes"})
+    bulk = client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "delete_selected", "_selected_action": [colleague.pk, last.pk], "post": "yes"},
+    )
+
+    # then
+    assert (single.status_code, bulk.status_code) == (403, 403)
+    assert set(User.objects.filter(pk__in=[last.pk, colleague.pk]).values_list("pk", flat=True)) == {
+        last.pk,
+        colleague.pk,
+    }
+    assert LogEntry.objects.count() == 0
+
+
+def test_staff_may_view_a_superuser_of_their_organization(user_staff, organization):
+    # given
+    superuser = MembershipFactory(organization=organization, user=SuperuserFactory()).user
+    client = Client()
+    client.force_login(user_staff)
+
+    # when
+    response = client.get(reverse("admin:accounts_user_change", args=[superuser.pk]))
+
+    # then
+    assert response.status_code == 200
+    assert superuser.password not in response.content.decode()
+
+
+def test_staff_cannot_make_anyone_a_superuser_or_grant_permissions(user_staff, organization):
+    # given
+    colleague = MembershipFactory(organization=organization).user
+    every_permission = list(Permission.objects.values_list("pk", flat=True))
+    client = Client()
+    client.force_login(user_staff)
+
+    # when
+    for target in (colleague, user_staff):
+        response = client.post(
+            reverse("admin:accounts_user_change", args=[target.pk]),
+            _user_form(target, is_superuser=True) | {"user_permissions": every_permission},
+        )
+        assert response.status_code == 302
+
+    # then: those fields are read-only for staff, so the posted values are ignored
+    colleague.refresh_from_db()
+    user_staff.refresh_from_db()
+    assert (colleague.is_superuser, user_staff.is_superuser) == (False, False)
+    assert colleague.user_permissions.count() == 0
+    assert set(user_staff.user_permissions.values_list("codename", flat=True)) == {
+        "view_user",
+        "change_user",
+        "delete_user",
+    }
+
+
+def test_staff_may_change_ordinary_colleagues(user_staff, organization):
+    # given
+    colleague = MembershipFactory(organization=organization).user
+
+    client = Client()
+    client.force_login(user_staff)
+
+    # when
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[colleague.pk]), _user_form(colleague, is_active=False)
+    )
+
+    # then
+    assert response.status_code == 302
+    colleague.refresh_from_db()
+    assert colleague.is_active is False
+
+
+def test_bulk_deleting_users_is_all_or_nothing(admin_client, superuser):
+    # given: one deletable user and the acting superuser, who cannot delete themselves
+    other = UserFactory(email="aaa@example.com")
+
+    # when
+    response = admin_client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.pk, superuser.pk], "post": "yes"},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert _messages(response) == ["You cannot delete your own account."]
+    assert set(User.objects.values_list("pk", flat=True)) == {other.pk, superuser.pk}
+    assert LogEntry.objects.count() == 0
+
+
+def test_a_superuser_cannot_delete_themselves_through_the_admin(admin_client, superuser):
+    # given
+    SuperuserFactory()
+
+    # when
+    response = admin_client.post(reverse("admin:accounts_user_delete", args=[superuser.pk]), {"post": "yes"})
+
+    # then
+    assert response.status_code == 302
+    assert _messages(response) == ["You cannot delete your own account."]
+    assert User.objects.filter(pk=superuser.pk).exists() is True
+
+
+# --- Staff who are not superusers see their own organizations only ----------------------------------------------------
+
+
+@pytest.fixture
+def acme_staff(organization, other_organization) -> User:
+    """Staff with view permissions, an active member of Acme and a former member of Globex."""
+    staff = UserFactory(email="staff@example.com", is_staff=True)
+    MembershipFactory(organization=organization, user=staff)
+    MembershipFactory(organization=other_organization, user=staff, is_active=False)
+    _grant(staff, "view_organization", "view_department", "view_membership", "view_user")
+    return staff
+
+
+@pytest.fixture
+def staff_client(acme_staff) -> Client:
+    client = Client()
+    client.force_login(acme_staff)
+    return client
+
+
+def test_staff_see_only_their_organizations(staff_client, tenants, organization):
+    # given / when
+    response = staff_client.get(reverse("admin:organizations_organization_changelist"))
+
+    # then
+    assert response.status_code == 200
+    assert [obj.pk for obj in response.context["cl"].result_list] == [organization.pk]
+    assert "Globex" not in response.content.decode()
+
+
+def test_staff_see_only_departments_of_their_organizations(staff_client, tenants):
+    # given / when
+    response = staff_client.get(reverse("admin:organizations_department_changelist"))
+
+    # then
+    assert response.status_code == 200
+    assert [obj.pk for obj in response.context["cl"].result_list] == [tenants["acme_hq"].pk, tenants["acme_sales"].pk]
+    assert "Globex" not in response.content.decode()
+
+
+def test_staff_see_only_memberships_of_their_organizations(staff_client, tenants, acme_staff, organization):
+    # given / when
+    response = staff_client.get(reverse("admin:organizations_membership_changelist"))
+
+    # then
+    assert response.status_code == 200
+    assert {obj.pk for obj in response.context["cl"].result_list} == {
+        tenants["acme_member"].pk,
+        Membership.objects.get(organization=organization, user=acme_staff).pk,
+    }
+    assert "Globex" not in response.content.decode()
+
+
+def test_staff_see_only_people_of_their_organizations(staff_client, tenants, acme_staff, superuser):
+    # given / when
+    response = staff_client.get(reverse("admin:accounts_user_changelist"))
+
+    # then
+    assert response.status_code == 200
+    assert {obj.pk for obj in response.context["cl"].result_list} == {tenants["acme_member"].user_id, acme_staff.pk}
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ("organizations_organization", "globex"),
+        ("organizations_department", "globex_hq"),
+        ("organizations_membership", "globex_member"),
+        ("accounts_user", "globex_user"),
+    ],
+)
+def test_staff_cannot_open_rows_of_other_organizations(staff_client, tenants, other_organization, model, key):
+    # given
+    objects = {**tenants, "globex": other_organization, "globex_user": tenants["globex_member"].user}
+
+    # when
+    response = staff_client.get(reverse(f"admin:{model}_change", args=[objects[key].pk]))
+
+    # then: the admin treats it as missing
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
+
+
+def test_staff_can_open_rows_of_their_organization(staff_client, tenants, organization):
+    # given / when
+    statuses = [
+        staff_client.get(reverse("admin:organizations_organization_change", args=[organization.pk])).status_code,
+        staff_client.get(reverse("admin:organizations_department_change", args=[tenants["acme_sales"].pk])).status_code,
+        staff_client.get(
+            reverse("admin:organizations_membership_change", args=[tenants["acme_member"].pk])
+        ).status_code,
+    ]
+
+    # then
+    assert statuses == [200, 200, 200]
+
+
+def test_staff_without_permissions_see_nothing(organization, tenants):
+    # given
+    staff = MembershipFactory(organization=organization, user=UserFactory(is_staff=True)).user
+    client = Client()
+    client.force_login(staff)
+
+    # when
+    response = client.get(reverse("admin:organizations_department_changelist"))
+
+    # then
+    assert response.status_code == 403
+
+
+def test_staff_cannot_create_a_department_in_another_organization(
+    acme_staff, tenants, organization, other_organization
+):
+    # given
+    _grant(acme_staff, "add_department")
+    client = Client()
+    client.force_login(acme_staff)
+    count = Department.all_objects.count()
+    data = {"organization": other_organization.pk, "code": "X", "name": "Cross", "display_order": "0", "_save": "Save"}
+
+    # when
+    response = client.post(reverse("admin:organizations_department_add"), data)
+
+    # then
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["organization"] == [
+        "Select a valid choice. That choice is not one of the available choices."
+    ]
+    assert Department.all_objects.count() == count
+
+
+def test_staff_choose_parents_only_from_their_organizations(acme_staff, tenants):
+    # given
+    _grant(acme_staff, "add_department")
+    client = Client()
+    client.force_login(acme_staff)
+
+    # when
+    response = client.get(reverse("admin:organizations_department_add"))
+
+    # then
+    form = response.context["adminform"].form
+    assert set(form.fields["parent"].queryset) == {tenants["acme_hq"], tenants["acme_sales"]}
+    assert list(form.fields["organization"].queryset) == [tenants["acme_hq"].organization]
+
+
+def test_an_organization_created_by_another_superuser_is_invisible_to_staff(staff_client):
+    # given
+    OrganizationFactory(slug="initech", code="INITECH", name="Initech")
+
+    # when
+    response = staff_client.get(reverse("admin:organizations_organization_changelist"))
+
+    # then
+    assert "Initech" not in response.content.decode()

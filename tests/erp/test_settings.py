@@ -1,0 +1,85 @@
+"""The settings module: one module for every environment, switched by environment variables."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def run_manage(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in {"ERP_ENV", "SECRET_KEY", "DEBUG"}}
+    env.update(environment)
+    return subprocess.run(  # noqa: S603 - a fixed command line built by the test
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_suite_runs_on_postgresql_and_redis():
+    # make test points DATABASE_URL and REDIS_URL at the real services; the embedded SQLite default is not tested here.
+    assert connection.vendor == "postgresql"
+    assert settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_are_persistent_with_a_statement_timeout():
+    database = settings.DATABASES["default"]
+    assert database["CONN_MAX_AGE"] == 60
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["OPTIONS"]["options"] == "-c statement_timeout=30000"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("30s",)
+
+
+def test_prod_passes_the_deployment_checks():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        ERP_ENV="prod",
+        SECRET_KEY="a-long-production-secret-" + "x" * 40,
+        ALLOWED_HOSTS="erp.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_prod_refuses_to_start_without_a_secret_key():
+    result = run_manage("check", ERP_ENV="prod", ALLOWED_HOSTS="erp.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_an_unknown_environment_name_is_refused():
+    result = run_manage("check", ERP_ENV="production")
+    assert result.returncode != 0
+    assert "ERP_ENV must be dev, staging or prod" in result.stderr
+
+
+def test_dev_without_database_url_uses_the_embedded_sqlite_file(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "ERP_ENV"}}
+    env["ERP_DATA_DIR"] = str(tmp_path)
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'erp.settings'); django.setup();"
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CACHES['default']['BACKEND'],"
+        " s.SESSION_ENGINE)"
+    )
+    result = subprocess.run(  # noqa: S603 - a fixed command line built by the test
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        str(tmp_path / "db.sqlite3"),
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.contrib.sessions.backends.db",
+    ]

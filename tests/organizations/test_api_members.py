@@ -1,0 +1,597 @@
+"""/api/v1/organizations/{slug}/members/: who belongs to the organization, in which department, since when."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import User
+from organizations.models import Department, Membership
+from tests.accounts.factories import UserFactory
+from tests.organizations.factories import DepartmentFactory, MembershipFactory
+
+URL = "/api/v1/organizations/acme/members/"
+
+
+def detail_url(membership: Membership | int) -> str:
+    pk = membership if isinstance(membership, int) else membership.pk
+    return f"{URL}{pk}/"
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def membership_body(membership: Membership) -> dict[str, Any]:
+    membership.refresh_from_db()
+    return {
+        "id": membership.pk,
+        "user": {"id": membership.user.pk, "email": membership.user.email, "full_name": membership.user.full_name},
+        "department": membership.department_id,
+        "job_title": membership.job_title,
+        "employee_number": membership.employee_number,
+        "is_active": membership.is_active,
+        "is_admin": membership.is_admin,
+        "joined_on": membership.joined_on.isoformat(),
+        "left_on": membership.left_on.isoformat() if membership.left_on else None,
+        "created_at": iso(membership.created_at),
+        "updated_at": iso(membership.updated_at),
+    }
+
+
+def membership_rows() -> list[dict[str, Any]]:
+    """Every membership of every organization: what a denied call must leave untouched."""
+    return list(Membership.objects.order_by("pk").values())
+
+
+def page(*bodies: dict[str, Any]) -> dict[str, Any]:
+    return {"next": None, "previous": None, "results": list(bodies)}
+
+
+def error(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def invalid(fields: dict[str, Any]) -> dict[str, Any]:
+    return error("invalid", "The request is not valid; see the field errors.", fields)
+
+
+NOT_FOUND = error("not_found", "Not found.")
+NOT_AUTHENTICATED = error("not_authenticated", "Authentication credentials were not provided.")
+MAY_NOT_CHANGE = error("permission_denied", "You may not change this organization's data.")
+NUMBER_TAKEN = "Another member of this organization already has this employee number."
+
+
+@pytest.fixture
+def sales(organization, department) -> Department:
+    return DepartmentFactory(organization=organization, parent=department, code="SALES", name="Sales")
+
+
+@pytest.fixture
+def people(organization, department, sales) -> dict[str, Any]:
+    """alice (HQ, since 2020), bob (SALES, since 2022), carol (left at the start of 2023), in that order."""
+    alice = MembershipFactory(
+        organization=organization,
+        user=UserFactory(email="alice@example.com", full_name="Alice Adams"),
+        department=department,
+        job_title="Engineer",
+        employee_number="E-001",
+        joined_on=datetime.date(2020, 1, 1),
+    )
+    bob = MembershipFactory(
+        organization=organization,
+        user=UserFactory(email="bob@example.com", full_name="Bob Brown"),
+        department=sales,
+        job_title="Sales Rep",
+        employee_number="E-002",
+        joined_on=datetime.date(2022, 6, 15),
+    )
+    carol = MembershipFactory(
+        organization=organization,
+        user=UserFactory(email="carol@example.com", full_name="Carol Clark"),
+        job_title="Accountant",
+        is_active=False,
+        joined_on=datetime.date(2019, 3, 1),
+        left_on=datetime.date(2023, 1, 31),
+    )
+    return {"alice": alice, "bob": bob, "carol": carol}
+
+
+@pytest.fixture
+def dave(db) -> User:
+    """An account that belongs to no organization yet."""
+    return UserFactory(email="dave@example.com", full_name="Dave Davis")
+
+
+def own_membership(user: User) -> Membership:
+    return Membership.objects.get(user=user, organization__slug="acme")
+
+
+# --- reads ------------------------------------------------------------------------------------------------------------
+
+
+def test_member_lists_every_membership_newest_first(client_for, member, people):
+    response = client_for(member).get(URL)
+
+    assert response.status_code == 200
+    # then: the member's own membership is the oldest (the fixture is set up first)
+    assert response.json() == page(
+        membership_body(people["carol"]),
+        membership_body(people["bob"]),
+        membership_body(people["alice"]),
+        membership_body(own_membership(member)),
+    )
+
+
+def test_member_reads_one_membership(client_for, member, people, sales):
+    response = client_for(member).get(detail_url(people["bob"]))
+
+    assert response.status_code == 200
+    assert response.json() == membership_body(people["bob"]) | {
+        "user": {"id": people["bob"].user.pk, "email": "bob@example.com", "full_name": "Bob Brown"},
+        "department": sales.pk,
+        "job_title": "Sales Rep",
+        "employee_number": "E-002",
+        "is_active": True,
+        "is_admin": False,
+        "joined_on": "2022-06-15",
+        "left_on": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("department={HQ}", ["alice"]),
+        ("department={SALES}", ["bob"]),
+        ("user={bob}", ["bob"]),
+        ("is_active=false", ["carol"]),
+        ("is_active=true&joined_before=2023-01-01", ["bob", "alice"]),
+        ("employee_number=E-002", ["bob"]),
+        ("joined_after=2020-01-01&joined_before=2022-06-15", ["bob", "alice"]),
+        ("joined_before=2019-12-31", ["carol"]),
+        ("search=alice@", ["alice"]),
+        ("search=brown", ["bob"]),
+        ("search=accountant", ["carol"]),
+        ("search=E-00", ["bob", "alice"]),
+        ("joined_before=2023-01-01&ordering=joined_on", ["carol", "alice", "bob"]),
+        ("joined_before=2023-01-01&ordering=-employee_number", ["carol", "bob", "alice"]),
+        ("is_admin=false&joined_before=2023-01-01&ordering=created_at", ["alice", "bob", "carol"]),
+    ],
+)
+def test_member_filters_searches_and_orders_memberships(client_for, member, people, department, sales, query, names):
+    ids = {"HQ": department.pk, "SALES": sales.pk, "bob": people["bob"].user.pk}
+
+    response = client_for(member).get(f"{URL}?{query.format(**ids)}")
+
+    assert response.status_code == 200, response.json()
+    assert [row["id"] for row in response.json()["results"]] == [people[name].pk for name in names]
+
+
+def test_member_filters_administrators(client_for, member, admin_member, people):
+    response = client_for(member).get(f"{URL}?is_admin=true")
+
+    assert response.status_code == 200
+    assert response.json() == page(membership_body(own_membership(admin_member)))
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        (
+            "team=1",
+            {
+                "team": [
+                    "Unknown query parameter. Allowed: cursor, department, employee_number, format, is_active, "
+                    "is_admin, joined_after, joined_before, ordering, page_size, search, user."
+                ]
+            },
+        ),
+        ("is_admin=maybe", {"is_admin": ["Must be a valid boolean."]}),
+        ("joined_after=yesterday", {"joined_after": ["Enter a valid date."]}),
+        ("department=HQ", {"department": ["Enter a whole number."]}),
+        (
+            "ordering=user__email",
+            {"ordering": ["Cannot order by 'user__email'. Allowed: created_at, employee_number, joined_on."]},
+        ),
+    ],
+)
+def test_bad_list_parameters_are_rejected(client_for, member, people, query, fields):
+    response = client_for(member).get(f"{URL}?{query}")
+
+    assert response.status_code == 400
+    assert response.json() == invalid(fields)
+
+
+# --- who may enter ----------------------------------------------------------------------------------------------------
+
+
+def non_member_calls(client: Any, membership: Membership) -> dict[str, Any]:
+    return {
+        "list": lambda: client.get(URL),
+        "retrieve": lambda: client.get(detail_url(membership)),
+        "create": lambda: client.post(URL, {"user_email": "dave@example.com"}, format="json"),
+        "update": lambda: client.put(detail_url(membership), {"job_title": "Boss"}, format="json"),
+        "partial_update": lambda: client.patch(detail_url(membership), {"is_admin": True}, format="json"),
+        "destroy": lambda: client.delete(detail_url(membership)),
+    }
+
+
+ACTIONS = ["list", "retrieve", "create", "update", "partial_update", "destroy"]
+WRITE_ACTIONS = ["create", "update", "partial_update", "destroy"]
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("who", ["outsider", "user", "former"])
+def test_non_members_get_404_and_nothing_changes(request, client_for, people, dave, who, action):
+    actor = people["carol"].user if who == "former" else request.getfixturevalue(who)
+    before = membership_rows()
+
+    response = non_member_calls(client_for(actor), people["bob"])[action]()
+
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    assert membership_rows() == before
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_anonymous_gets_401_and_nothing_changes(client_for, people, dave, action):
+    before = membership_rows()
+
+    response = non_member_calls(client_for(None), people["bob"])[action]()
+
+    assert response.status_code == 401
+    assert response.json() == NOT_AUTHENTICATED
+    assert membership_rows() == before
+
+
+@pytest.mark.parametrize("action", WRITE_ACTIONS)
+def test_plain_member_cannot_write_and_nothing_changes(client_for, member, people, dave, action):
+    before = membership_rows()
+
+    response = non_member_calls(client_for(member), people["bob"])[action]()
+
+    assert response.status_code == 403
+    assert response.json() == MAY_NOT_CHANGE
+    assert membership_rows() == before
+
+
+@pytest.mark.parametrize("action", ["retrieve", "update", "partial_update", "destroy"])
+def test_membership_of_another_organization_is_not_found_here(client_for, admin_member, outsider, dave, action):
+    before = membership_rows()
+
+    response = non_member_calls(client_for(admin_member), own_membership_in_globex(outsider))[action]()
+
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    assert membership_rows() == before
+
+
+def own_membership_in_globex(user: User) -> Membership:
+    return Membership.objects.get(user=user, organization__slug="globex")
+
+
+# --- create -----------------------------------------------------------------------------------------------------------
+
+
+def test_admin_adds_a_member_by_email(client_for, admin_member, department, dave):
+    # when: the email is matched whatever its case
+    response = client_for(admin_member).post(
+        URL,
+        {
+            "user_email": "DAVE@Example.com",
+            "department": department.pk,
+            "job_title": "Analyst",
+            "employee_number": "E-010",
+            "joined_on": "2024-02-01",
+        },
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 201, response.json()
+    created = own_membership(dave)
+    assert response.json() == membership_body(created)
+    assert response.json() | {"id": 0, "created_at": "", "updated_at": ""} == {
+        "id": 0,
+        "user": {"id": dave.pk, "email": "dave@example.com", "full_name": "Dave Davis"},
+        "department": department.pk,
+        "job_title": "Analyst",
+        "employee_number": "E-010",
+        "is_active": True,
+        "is_admin": False,
+        "joined_on": "2024-02-01",
+        "left_on": None,
+        "created_at": "",
+        "updated_at": "",
+    }
+    assert (created.created_by, created.updated_by) == (admin_member, admin_member)
+
+
+def test_admin_adds_a_member_with_defaults(client_for, admin_member, dave):
+    response = client_for(admin_member).post(URL, {"user_email": "dave@example.com"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    created = own_membership(dave)
+    assert (
+        created.department,
+        created.job_title,
+        created.employee_number,
+        created.is_active,
+        created.is_admin,
+        created.joined_on,
+        created.left_on,
+    ) == (None, "", None, True, False, timezone.localdate(), None)
+
+
+def test_member_of_another_organization_can_join_this_one_too(client_for, admin_member, outsider):
+    response = client_for(admin_member).post(URL, {"user_email": outsider.email, "is_admin": True}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert sorted(outsider.memberships.values_list("organization__slug", flat=True)) == ["acme", "globex"]
+    assert own_membership(outsider).is_admin is True
+
+
+def test_superuser_without_membership_adds_a_member(client_for, superuser, organization, dave):
+    response = client_for(superuser).post(URL, {"user_email": "dave@example.com"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert own_membership(dave).created_by == superuser
+
+
+def test_blank_employee_numbers_are_stored_as_none_and_never_clash(client_for, admin_member, people, dave):
+    client = client_for(admin_member)
+    emma = UserFactory(email="emma@example.com")
+
+    first = client.post(URL, {"user_email": "dave@example.com", "employee_number": ""}, format="json")
+    second = client.post(URL, {"user_email": "emma@example.com", "employee_number": ""}, format="json")
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (own_membership(dave).employee_number, own_membership(emma).employee_number) == (None, None)
+
+
+def test_same_employee_number_in_another_organization_is_fine(client_for, admin_member, outsider, dave):
+    Membership.objects.filter(user=outsider).update(employee_number="G-1")
+
+    response = client_for(admin_member).post(
+        URL, {"user_email": "dave@example.com", "employee_number": "G-1"}, format="json"
+    )
+
+    assert response.status_code == 201, response.json()
+    assert own_membership(dave).employee_number == "G-1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({}, {"user_email": ["This field is required."]}),
+        ({"user_email": "not-an-email"}, {"user_email": ["Enter a valid email address."]}),
+        ({"user_email": "nobody@example.com"}, {"user_email": ["No active account has this email address."]}),
+        ({"user_email": "inactive@example.com"}, {"user_email": ["No active account has this email address."]}),
+        ({"user_email": "ALICE@example.com"}, {"user_email": ["This person is already a member of the organization."]}),
+        (
+            # a former member is still a member on record: reactivate instead of adding again
+            {"user_email": "carol@example.com"},
+            {"user_email": ["This person is already a member of the organization."]},
+        ),
+        ({"user_email": "dave@example.com", "employee_number": "E-001"}, {"employee_number": [NUMBER_TAKEN]}),
+        (
+            {"user_email": "dave@example.com", "joined_on": "2024-05-01", "left_on": "2024-04-30"},
+            {"left_on": ["The leaving date cannot be before the joining date."]},
+        ),
+        (
+            {"user_email": "dave@example.com", "department": "HQ", "is_admin": "sometimes"},
+            {
+                "department": ["Incorrect type. Expected pk value, received str."],
+                "is_admin": ["Must be a valid boolean."],
+            },
+        ),
+    ],
+    ids=[
+        "missing",
+        "malformed",
+        "unknown",
+        "inactive-account",
+        "already-member",
+        "former-member",
+        "employee-number-taken",
+        "left-before-joined",
+        "bad-types",
+    ],
+)
+def test_bad_input_is_400_and_nobody_is_added(client_for, admin_member, people, dave, payload, fields):
+    UserFactory(email="inactive@example.com", is_active=False)
+    before = membership_rows()
+
+    response = client_for(admin_member).post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == invalid(fields)
+    assert membership_rows() == before
+
+
+def test_department_of_another_organization_reads_as_not_found(client_for, admin_member, other_organization, dave):
+    globex_department = DepartmentFactory(organization=other_organization, code="HQ")
+    before = membership_rows()
+
+    response = client_for(admin_member).post(
+        URL, {"user_email": "dave@example.com", "department": globex_department.pk}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == invalid({"department": [f'Invalid pk "{globex_department.pk}" - object does not exist.']})
+    assert membership_rows() == before
+
+
+# --- update -----------------------------------------------------------------------------------------------------------
+
+
+def test_admin_changes_a_membership(client_for, admin_member, people, department):
+    # when
+    response = client_for(admin_member).patch(
+        detail_url(people["bob"]),
+        {"department": department.pk, "job_title": "Head of Sales", "employee_number": "E-020", "is_admin": True},
+        format="json",
+    )
+
+    # then
+    assert response.status_code == 200, response.json()
+    bob = Membership.objects.get(pk=people["bob"].pk)
+    assert (bob.department, bob.job_title, bob.employee_number, bob.is_admin, bob.updated_by) == (
+        department,
+        "Head of Sales",
+        "E-020",
+        True,
+        admin_member,
+    )
+    assert response.json() == membership_body(bob)
+
+
+def test_the_person_of_a_membership_never_changes(client_for, admin_member, people, dave):
+    response = client_for(admin_member).patch(
+        detail_url(people["bob"]), {"user_email": "dave@example.com", "job_title": "Rep"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert Membership.objects.get(pk=people["bob"].pk).user.email == "bob@example.com"
+    assert not dave.memberships.exists()
+
+
+def test_admin_put_updates_the_sent_fields(client_for, admin_member, people):
+    response = client_for(admin_member).put(detail_url(people["alice"]), {"job_title": "Architect"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    alice = Membership.objects.get(pk=people["alice"].pk)
+    assert (alice.job_title, alice.employee_number, alice.user.email) == ("Architect", "E-001", "alice@example.com")
+
+
+def test_keeping_the_own_employee_number_is_no_clash(client_for, admin_member, people):
+    response = client_for(admin_member).patch(detail_url(people["bob"]), {"employee_number": "E-002"}, format="json")
+
+    assert response.status_code == 200, response.json()
+
+
+def test_reactivating_a_former_member_clears_the_leaving_date(client_for, admin_member, people):
+    response = client_for(admin_member).patch(detail_url(people["carol"]), {"is_active": True}, format="json")
+
+    assert response.status_code == 200, response.json()
+    carol = Membership.objects.get(pk=people["carol"].pk)
+    assert (carol.is_active, carol.left_on) == (True, None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"employee_number": "E-001"}, {"employee_number": [NUMBER_TAKEN]}),
+        ({"left_on": "2022-06-14"}, {"left_on": ["The leaving date cannot be before the joining date."]}),
+        (
+            {"joined_on": "someday"},
+            {"joined_on": ["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."]},
+        ),
+        ({"department": 2_000_000_000}, {"department": ['Invalid pk "2000000000" - object does not exist.']}),
+    ],
+)
+def test_bad_update_is_400_and_nothing_changes(client_for, admin_member, people, payload, fields):
+    before = membership_rows()
+
+    response = client_for(admin_member).patch(detail_url(people["bob"]), payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == invalid(fields)
+    assert membership_rows() == before
+
+
+def test_update_to_a_department_of_another_organization_is_rejected(
+    client_for, admin_member, people, other_organization
+):
+    globex_department = DepartmentFactory(organization=other_organization, code="HQ")
+    before = membership_rows()
+
+    response = client_for(admin_member).patch(
+        detail_url(people["bob"]), {"department": globex_department.pk}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == invalid({"department": [f'Invalid pk "{globex_department.pk}" - object does not exist.']})
+    assert membership_rows() == before
+
+
+# --- delete ends the membership ---------------------------------------------------------------------------------------
+
+
+def test_delete_ends_the_membership(client_for, admin_member, people):
+    # when
+    response = client_for(admin_member).delete(detail_url(people["bob"]))
+
+    # then: the record stays, inactive, with today as leaving date
+    assert response.status_code == 204
+    assert response.content == b""
+    bob = Membership.objects.get(pk=people["bob"].pk)
+    assert (bob.is_active, bob.left_on, bob.updated_by, bob.employee_number) == (
+        False,
+        timezone.localdate(),
+        admin_member,
+        "E-002",
+    )
+    assert client_for(admin_member).get(detail_url(bob)).json()["is_active"] is False
+
+
+def test_an_ended_member_can_no_longer_enter_the_organization(client_for, admin_member, people):
+    bob = people["bob"].user
+    assert client_for(bob).get(URL).status_code == 200
+
+    client_for(admin_member).delete(detail_url(people["bob"]))
+
+    response = client_for(bob).get(URL)
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+
+
+# --- query counts -----------------------------------------------------------------------------------------------------
+
+LIST_QUERIES = 2  # the organization with the caller's access; one page of memberships joined with users, departments
+
+
+@pytest.mark.parametrize("rows", [10, 200])
+def test_list_query_count_does_not_grow_with_members(
+    client_for, member, organization, department, sales, rows, django_assert_num_queries
+):
+    # given: rows more members, spread over two departments and none
+    users = User.objects.bulk_create(
+        [User(email=f"bulk-{index}@example.com", full_name=f"Bulk {index}", password="!") for index in range(rows)]
+    )
+    departments = [department, sales, None]
+    Membership.objects.bulk_create(
+        [
+            Membership(
+                organization=organization,
+                user=user,
+                department=departments[index % 3],
+                employee_number=f"B-{index}",
+            )
+            for index, user in enumerate(users)
+        ]
+    )
+    client = client_for(member)
+
+    # when
+    with django_assert_num_queries(LIST_QUERIES):
+        response = client.get(f"{URL}?page_size=200")
+
+    # then: the member themself plus the others, up to the page size
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == min(rows + 1, 200)
+
+
+def test_list_keeps_out_the_members_of_other_organizations(client_for, member, outsider, other_organization):
+    # given: globex has its outsider plus 20 more members
+    users = User.objects.bulk_create([User(email=f"globex-{index}@example.com", password="!") for index in range(20)])
+    Membership.objects.bulk_create([Membership(organization=other_organization, user=user) for user in users])
+
+    response = client_for(member).get(f"{URL}?page_size=200")
+
+    assert response.status_code == 200
+    assert [row["user"]["email"] for row in response.json()["results"]] == [member.email]
