@@ -40,9 +40,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "guardian",
     "erp.health",
     "accounts",
     "organizations",
+    "rbac",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +78,8 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------------------------
 # The embedded default is a SQLite file; DATABASE_URL (postgres://user:password@host:port/name) selects PostgreSQL.
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+# Each request is one transaction: a write that fails its permission re-check is rolled back whole.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections rather than Django's psycopg pool: gunicorn runs sync workers that serve one request at a
     # time, so one kept-alive connection per worker is all a pool would give us, without a pool's idle connections per
@@ -127,7 +131,11 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
 
 # --- Authentication -------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Passwords are checked by Django's model backend; permissions come from roles, assignments and object grants.
+AUTHENTICATION_BACKENDS = ["rbac.backends.RoleBackend"]
+ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row; anonymous callers hold nothing
+# Guardian's own backend is not used: RoleBackend answers object permissions, grants included.
+SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},

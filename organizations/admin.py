@@ -30,7 +30,7 @@ class DepartmentInline(admin.TabularInline):
 
 class MembershipInline(admin.TabularInline):
     model = Membership
-    fields = ("user", "department", "job_title", "employee_number", "is_active", "is_admin", "joined_on")
+    fields = ("user", "department", "job_title", "employee_number", "is_active", "joined_on")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -127,8 +127,8 @@ class DepartmentAdmin(OrganizationScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
     scoped_foreign_keys = {"organization": "pk", "department": "organization"}
-    list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active", "is_admin"]
-    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active", "is_admin"]
+    list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active"]
     search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]
     list_select_related = ["user", "organization", "department"]
     autocomplete_fields = ["user"]

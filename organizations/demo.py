@@ -11,6 +11,8 @@ from accounts import services as account_services
 from accounts.models import User
 from organizations import services
 from organizations.models import Department, Membership, Organization
+from rbac import services as rbac_services
+from rbac.models import Role, RoleAssignment
 
 DEMO_PASSWORD = "demo-password-2026"
 SUPERUSER_EMAIL = "admin@example.com"
@@ -50,28 +52,40 @@ DEPARTMENTS = {
     ],
 }
 
-# email, full name, organization slug, department code, job title, is organization admin
+# email, full name, organization slug, department code, job title, system role (managers hold it for their
+# department's subtree, everyone else for the whole organization)
 PEOPLE = [
-    ("alice@acme.example", "Alice Anders", "acme", "HQ", "Chief Operating Officer", True),
-    ("bob@acme.example", "Bob Brandt", "acme", "FIN", "Head of Finance", False),
-    ("carol@acme.example", "Carol Clement", "acme", "FIN-AP", "Accountant", False),
-    ("dave@acme.example", "Dave Dietrich", "acme", "FIN-AR", "Credit Controller", False),
-    ("erin@acme.example", "Erin Engel", "acme", "ENG", "VP Engineering", False),
-    ("frank@acme.example", "Frank Fischer", "acme", "ENG-PLATFORM", "Platform Engineer", False),
-    ("grace@acme.example", "Grace Graf", "acme", "ENG-MOBILE", "Mobile Engineer", False),
-    ("heidi@acme.example", "Heidi Hahn", "acme", "SALES", "Sales Director", False),
-    ("ivan@acme.example", "Ivan Illner", "acme", "SALES-EU", "Account Executive", False),
-    ("judy@acme.example", "Judy Jansen", "acme", "HQ", "Internal Auditor", False),
-    ("karl@acme.example", "Karl Koch", "acme-labs", "LABS", "Lab Director", True),
-    ("lena@acme.example", "Lena Lorenz", "acme-labs", "RESEARCH", "Researcher", False),
-    ("mike@acme.example", "Mike Meyer", "acme-labs", "RESEARCH-AI", "ML Engineer", False),
-    ("nina@globex.example", "Nina Novak", "globex", "GHQ", "Managing Director", True),
-    ("oscar@globex.example", "Oscar Olsen", "globex", "OPS", "Operations Manager", False),
-    ("peggy@globex.example", "Peggy Price", "globex", "OPS-LOG", "Logistics Planner", False),
-    ("quinn@globex.example", "Quinn Quade", "globex", "HR", "HR Manager", False),
-    ("rita@globex.example", "Rita Ross", "globex", "HR-REC", "Recruiter", False),
-    ("sam@globex.example", "Sam Stone", "globex", "OPS", "Analyst", False),
+    ("alice@acme.example", "Alice Anders", "acme", "HQ", "Chief Operating Officer", "org_admin"),
+    ("bob@acme.example", "Bob Brandt", "acme", "FIN", "Head of Finance", "manager"),
+    ("carol@acme.example", "Carol Clement", "acme", "FIN-AP", "Accountant", "member"),
+    ("dave@acme.example", "Dave Dietrich", "acme", "FIN-AR", "Credit Controller", "member"),
+    ("erin@acme.example", "Erin Engel", "acme", "ENG", "VP Engineering", "manager"),
+    ("frank@acme.example", "Frank Fischer", "acme", "ENG-PLATFORM", "Platform Engineer", "member"),
+    ("grace@acme.example", "Grace Graf", "acme", "ENG-MOBILE", "Mobile Engineer", "member"),
+    ("heidi@acme.example", "Heidi Hahn", "acme", "SALES", "Sales Director", "manager"),
+    ("ivan@acme.example", "Ivan Illner", "acme", "SALES-EU", "Account Executive", "member"),
+    ("judy@acme.example", "Judy Jansen", "acme", "HQ", "Internal Auditor", "auditor"),
+    ("karl@acme.example", "Karl Koch", "acme-labs", "LABS", "Lab Director", "org_admin"),
+    ("lena@acme.example", "Lena Lorenz", "acme-labs", "RESEARCH", "Researcher", "member"),
+    ("mike@acme.example", "Mike Meyer", "acme-labs", "RESEARCH-AI", "ML Engineer", "member"),
+    ("nina@globex.example", "Nina Novak", "globex", "GHQ", "Managing Director", "org_admin"),
+    ("oscar@globex.example", "Oscar Olsen", "globex", "OPS", "Operations Manager", "manager"),
+    ("peggy@globex.example", "Peggy Price", "globex", "OPS-LOG", "Logistics Planner", "member"),
+    ("quinn@globex.example", "Quinn Quade", "globex", "HR", "HR Manager", "manager"),
+    ("rita@globex.example", "Rita Ross", "globex", "HR-REC", "Recruiter", "member"),
+    ("sam@globex.example", "Sam Stone", "globex", "OPS", "Analyst", "viewer"),
 ]
+
+# The people whose logins seed_demo prints: one of each kind.
+DEMO_LOGINS = (
+    "alice@acme.example",
+    "karl@acme.example",
+    "nina@globex.example",
+    "bob@acme.example",
+    "judy@acme.example",
+    "frank@acme.example",
+    "sam@globex.example",
+)
 
 # Department managers: organization slug -> {department code: manager email}
 MANAGERS = {
@@ -89,7 +103,13 @@ MANAGERS = {
 @dataclass
 class SeedReport:
     created: dict[str, int] = field(
-        default_factory=lambda: {"organizations": 0, "departments": 0, "users": 0, "memberships": 0}
+        default_factory=lambda: {
+            "organizations": 0,
+            "departments": 0,
+            "users": 0,
+            "memberships": 0,
+            "role assignments": 0,
+        }
     )
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # email, password, what they are
 
@@ -150,21 +170,27 @@ def seed_demo() -> SeedReport:
                 report.created["departments"] += 1
             departments[(slug, code)] = department
 
-    for email, full_name, slug, department_code, job_title, is_admin in PEOPLE:
-        user = _user(email, full_name, DEMO_PASSWORD, report, is_staff=is_admin)
+    for email, full_name, slug, department_code, job_title, role_code in PEOPLE:
+        user = _user(email, full_name, DEMO_PASSWORD, report, is_staff=role_code == "org_admin")
         organization = organizations[slug]
+        department = departments[(slug, department_code)]
         if not Membership.objects.for_organization(organization).filter(user=user).exists():
             services.membership_create(
-                actor=superuser,
-                organization=organization,
-                user=user,
-                department=departments[(slug, department_code)],
-                job_title=job_title,
-                is_admin=is_admin,
+                actor=superuser, organization=organization, user=user, department=department, job_title=job_title
             )
             report.created["memberships"] += 1
-        if is_admin:
-            report.logins.append((email, DEMO_PASSWORD, f"administrator of {slug}"))
+        role = Role.objects.get(organization__isnull=True, code=role_code)
+        scope = department if role_code == "manager" else None
+        if not RoleAssignment.objects.filter(
+            organization=organization, user=user, role=role, department=scope
+        ).exists():
+            rbac_services.role_assign(
+                actor=None, organization=organization, user=user, role=role, department=scope, reason="demo data"
+            )
+            report.created["role assignments"] += 1
+        if email in DEMO_LOGINS:
+            where = f"{department.name} of {slug}" if scope else slug
+            report.logins.append((email, DEMO_PASSWORD, f"{role.name} ({role_code}) in {where}"))
 
     for slug, managers in MANAGERS.items():
         for code, email in managers.items():
@@ -173,5 +199,4 @@ def seed_demo() -> SeedReport:
             if department.manager_id != manager.pk:
                 services.department_update(actor=superuser, department=department, manager=manager)
 
-    report.logins.append(("bob@acme.example", DEMO_PASSWORD, "member of acme (Finance)"))
     return report

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts.models import validate_time_zone
 from erp.db.models import (
@@ -186,6 +187,9 @@ class DepartmentManager(SoftDeleteOrganizationManager["Department"]):
     def for_organization(self, organization: Organization | int) -> DepartmentQuerySet:
         return self.get_queryset().for_organization(organization)
 
+    def visible_to(self, user: Any, organization: Organization | int, action: str) -> DepartmentQuerySet:
+        return self.get_queryset().visible_to(user, organization, action)
+
     def subtree(self, department: Department, *, include_self: bool = True) -> DepartmentQuerySet:
         return self.get_queryset().subtree(department, include_self=include_self)
 
@@ -217,6 +221,8 @@ class Department(SoftDeleteOrganizationOwnedModel):
     )
     headcount_limit = models.PositiveIntegerField(null=True, blank=True)
     display_order = models.IntegerField(default=0)
+
+    department_scope_lookup = "path"
 
     objects: ClassVar[DepartmentManager] = DepartmentManager()
     all_objects: ClassVar[AllDepartmentsManager] = AllDepartmentsManager()  # type: ignore[assignment]
@@ -303,7 +309,7 @@ class Membership(OrganizationOwnedModel):
     """A person's place in an organization: at most one membership per user and organization.
 
     The department belongs to the same organization; an employee number is unique within the organization when set.
-    Only active memberships let a user into the organization. ``is_admin`` marks the organization's administrators.
+    Only active memberships let a user into the organization; what they may do there comes from role assignments.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="memberships")
@@ -314,12 +320,14 @@ class Membership(OrganizationOwnedModel):
     job_title = models.CharField(max_length=150, blank=True)
     employee_number = models.CharField(max_length=32, null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    is_admin = models.BooleanField(default=False, help_text="Administers the organization.")
     joined_on = models.DateField(default=timezone.localdate)
     left_on = models.DateField(null=True, blank=True)
 
+    department_scope_lookup = "department__path"
+
     class Meta:
         ordering = ["organization_id", "pk"]
+        permissions = [("manage_members", "Add members to the organization and change their memberships")]
         constraints = [
             models.UniqueConstraint(fields=["organization", "user"], name="membership_unique_user_per_organization"),
             models.UniqueConstraint(
@@ -362,3 +370,21 @@ class Membership(OrganizationOwnedModel):
             errors["left_on"] = "The leaving date cannot be before the joining date."
         if errors:
             raise ValidationError(errors)
+
+
+class DepartmentUserObjectPermission(UserObjectPermissionBase):
+    """A permission on one department granted to one user (django-guardian, direct foreign key)."""
+
+    content_object = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="user_grants")
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "department grant to a user"
+
+
+class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
+    """A permission on one department granted to a group (django-guardian, direct foreign key)."""
+
+    content_object = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="group_grants")
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "department grant to a group"

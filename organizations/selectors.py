@@ -17,16 +17,12 @@ def organizations_for_user(*, user: User) -> QuerySet[Organization]:
 
 
 def organization_with_access(*, user: User, slug: str) -> Organization | None:
-    """The live organization at ``slug`` with ``is_member`` / ``is_admin`` flags for ``user``, in one query.
+    """The live organization at ``slug`` with an ``is_member`` flag for ``user``, in one query.
 
     ``None`` when it does not exist or the user may not enter it: inactive organizations are closed to members.
     """
     active = Membership.objects.filter(organization=OuterRef("pk"), user=user, is_active=True)
-    organization = (
-        Organization.objects.filter(slug=slug)
-        .annotate(is_member=Exists(active), is_admin=Exists(active.filter(is_admin=True)))
-        .first()
-    )
+    organization = Organization.objects.filter(slug=slug).annotate(is_member=Exists(active)).first()
     if organization is None:
         return None
     if user.is_superuser:
@@ -63,13 +59,17 @@ def department_tree(*, departments: QuerySet[Department]) -> list[dict[str, obje
     return roots
 
 
-def department_members(*, department: Department, include_descendants: bool) -> QuerySet[Membership]:
-    """Current (active) members of a department, or of its whole subtree: one query joining the department paths."""
-    memberships = (
-        Membership.objects.for_organization(department.organization_id)
-        .filter(is_active=True)
-        .select_related("user", "department")
+def department_members(
+    *, department: Department, include_descendants: bool, memberships: QuerySet[Membership] | None = None
+) -> QuerySet[Membership]:
+    """Current (active) members of a department, or of its whole subtree: one query joining the department paths.
+
+    ``memberships`` narrows the result further (e.g. to what a user may see).
+    """
+    base = memberships if memberships is not None else Membership.objects.all()
+    current = base.filter(organization_id=department.organization_id, is_active=True).select_related(
+        "user", "department"
     )
     if include_descendants:
-        return memberships.filter(department__path__startswith=department.path, department__deleted_at__isnull=True)
-    return memberships.filter(department=department)
+        return current.filter(department__path__startswith=department.path, department__deleted_at__isnull=True)
+    return current.filter(department=department)

@@ -31,7 +31,7 @@ ORGANIZATION_FIELDS = {
     "history_retention_days",
 }
 DEPARTMENT_FIELDS = {"code", "name", "parent", "manager", "headcount_limit", "display_order"}
-MEMBERSHIP_FIELDS = {"department", "job_title", "employee_number", "is_active", "is_admin", "joined_on", "left_on"}
+MEMBERSHIP_FIELDS = {"department", "job_title", "employee_number", "is_active", "joined_on", "left_on"}
 
 
 def _assign(instance: Any, data: dict[str, Any], allowed: set[str]) -> None:
@@ -189,7 +189,7 @@ def membership_create(*, actor: Actor, organization: Organization, user: User, *
 
 @transaction.atomic
 def membership_update(*, actor: Actor, membership: Membership, **fields: Any) -> Membership:
-    """Change a member's department, title, number, admin flag or dates."""
+    """Change a member's department, title, number, state or dates."""
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     _assign(membership, fields, MEMBERSHIP_FIELDS)
     if "is_active" in fields and fields["is_active"] and "left_on" not in fields:

@@ -43,18 +43,20 @@ def department(organization) -> Department:
 
 @pytest.fixture
 def member(organization) -> User:
-    return MembershipFactory(organization=organization).user
+    """An active member holding the system role ``member`` (reads everything, changes nothing)."""
+    return MembershipFactory(organization=organization, role="member").user
 
 
 @pytest.fixture
 def admin_member(organization) -> User:
-    return MembershipFactory(organization=organization, is_admin=True).user
+    """An active member holding the system role ``org_admin``."""
+    return MembershipFactory(organization=organization, role="org_admin").user
 
 
 @pytest.fixture
 def outsider(other_organization) -> User:
-    """An active member of another organization."""
-    return MembershipFactory(organization=other_organization).user
+    """An active member of another organization (with the member role there)."""
+    return MembershipFactory(organization=other_organization, role="member").user
 
 
 @pytest.fixture

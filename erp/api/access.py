@@ -1,8 +1,4 @@
-"""Who may do what inside an organization — the single hook that the role engine replaces.
-
-Until roles and assignments exist: active members may read, and only the organization's administrators (memberships
-flagged ``is_admin``) and superusers may write.
-"""
+"""Who is calling an org-scoped route, and whether they may enter the organization at all."""
 
 from __future__ import annotations
 
@@ -11,6 +7,7 @@ from rest_framework.request import Request
 
 from accounts.models import User
 from organizations.models import Organization
+from organizations.selectors import organization_with_access
 
 
 def request_user(request: Request) -> User:
@@ -21,9 +18,9 @@ def request_user(request: Request) -> User:
     return user
 
 
-def may_read(user: User, organization: Organization) -> bool:
-    return bool(user.is_superuser or getattr(organization, "is_member", False))
-
-
-def may_write(user: User, organization: Organization) -> bool:
-    return bool(user.is_superuser or getattr(organization, "is_admin", False))
+def enter_organization(user: User, slug: str) -> Organization:
+    """The organization at ``slug`` if the user is an active member (or a superuser); 404 for everyone else."""
+    organization = organization_with_access(user=user, slug=slug)
+    if organization is None:
+        raise exceptions.NotFound()
+    return organization

@@ -1,29 +1,46 @@
 """The base of every org-scoped API resource (``/api/v1/organizations/{slug}/<resource>/``).
 
-It resolves the organization from the URL, answers 404 to anyone who may not enter it, scopes every queryset to it
-and checks writes through ``erp.api.access``. Subclasses only declare ``queryset``, ``serializer_class`` and
-``filterset_class``; they cannot override ``get_queryset`` or ``get_object`` (a forgotten tenant filter would be a
-leak) and customise reads through ``scope_queryset`` instead.
+- The organization comes from the URL; anyone who is not an active member gets 404 on every path below it.
+- Every action maps to a permission: GET → view, POST → add, PUT/PATCH → change, DELETE → delete, custom actions
+  declare ``permission_action`` (a verb, or a full ``app.codename``), and ``action_permissions`` overrides the map.
+- Reads go through the model's ``visible_to(user, organization, "view")``: what the user may not see is 404; a visible
+  object the user may not change is 403. Creates and updates are re-checked after saving, inside the request's
+  transaction: a row that ends up outside what the user may write is refused and rolled back.
+- Subclasses declare ``queryset``, ``serializer_class`` and ``filterset_class``; they cannot override the methods
+  that enforce this (``SEALED_METHODS``) and customise reads with ``scope_queryset`` instead.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
-from rest_framework import exceptions, mixins, permissions, viewsets
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.request import Request
 
+from accounts.models import User
 from erp.api import access
 from organizations.models import Organization
-from organizations.selectors import organization_with_access
+from rbac import engine
 
-SEALED_METHODS = ("get_queryset", "get_object", "initial")
+SEALED_METHODS = ("get_queryset", "get_object", "initial", "perform_create", "perform_update", "perform_destroy")
+ACTION_VERBS = {
+    "list": "view",
+    "retrieve": "view",
+    "create": "add",
+    "update": "change",
+    "partial_update": "change",
+    "destroy": "delete",
+}
 
 
 class OrganizationScopedViewSet(viewsets.GenericViewSet):
     organization_url_kwarg: ClassVar[str] = "organization_slug"
+    action_permissions: ClassVar[dict[str, str]] = {}
+    permission_action: str | None = None  # set per custom action: @action(..., permission_action="view")
     organization: Organization
+    user: User
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -33,26 +50,70 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
                     f"{cls.__name__} overrides {name}(); org-scoped viewsets customise reads with scope_queryset()."
                 )
 
+    @property
+    def model(self) -> type[Model]:
+        assert self.queryset is not None, f"{type(self).__name__} must declare a queryset"
+        return self.queryset.model
+
+    def required_permission(self) -> str:
+        """The permission this request needs, as ``app_label.codename``."""
+        action = self.action or ""
+        declared = self.action_permissions.get(action) or ACTION_VERBS.get(action) or self.permission_action
+        if declared is None:
+            raise ImproperlyConfigured(f"{type(self).__name__}.{action} must declare permission_action")
+        return declared if "." in declared else engine.permission_name(self.model, declared)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permission classes, throttles
-        user = access.request_user(request)
-        organization = organization_with_access(user=user, slug=kwargs.get(self.organization_url_kwarg, ""))
-        if organization is None or not access.may_read(user, organization):
-            raise exceptions.NotFound()
-        self.organization = organization
-        if request.method not in permissions.SAFE_METHODS and not access.may_write(user, organization):
-            raise exceptions.PermissionDenied("You may not change this organization's data.")
+        self.user = access.request_user(request)
+        self.organization = access.enter_organization(self.user, kwargs.get(self.organization_url_kwarg, ""))
+        permission = self.required_permission()
+        # Collection-level writes need the permission somewhere here; reads are filtered, objects checked one by one.
+        if not self.detail and engine.permission_verb(permission) != "view" and not self.may(permission):
+            engine.record_denial(self.user, self.organization, permission)
+            raise exceptions.PermissionDenied(f"You do not have the permission {permission} in this organization.")
+
+    def may(self, permission: str, obj: Model | None = None) -> bool:
+        """Whether the caller holds ``permission`` on ``obj`` or, without one, anywhere in the organization."""
+        if obj is not None:
+            return engine.has_perm(self.user, permission, obj)
+        return not engine.scope_for(self.user, self.organization, permission).is_empty
 
     def get_queryset(self) -> QuerySet[Any]:
-        assert self.queryset is not None, f"{type(self).__name__} must declare a queryset"
-        queryset = self.queryset.all()
         if getattr(self, "swagger_fake_view", False):
-            return queryset.none()
-        return self.scope_queryset(queryset.filter(organization=self.organization))
+            return self.model._default_manager.none()
+        visible = self.model._default_manager.visible_to(self.user, self.organization, "view")  # type: ignore[attr-defined]
+        return self.scope_queryset(visible)
 
     def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        """Hook for joins and annotations; the queryset is already limited to the URL's organization."""
+        """Hook for joins and annotations; the queryset already holds only what the caller may see here."""
         return queryset
+
+    def get_object(self) -> Any:
+        obj = super().get_object()  # 404 when not visible
+        permission = self.required_permission()
+        if engine.permission_verb(permission) != "view" and not self.may(permission, obj):
+            engine.record_denial(self.user, self.organization, permission)
+            raise exceptions.PermissionDenied(f"You do not have the permission {permission} on this object.")
+        return obj
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        self._recheck(serializer.save())
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        self._recheck(serializer.save())
+
+    def perform_destroy(self, instance: Model) -> None:
+        self.destroy_instance(instance)
+
+    def destroy_instance(self, instance: Model) -> None:
+        raise exceptions.MethodNotAllowed(self.request.method or "DELETE")
+
+    def _recheck(self, instance: Model) -> None:
+        """The saved row must still be inside what the caller may write; otherwise the transaction is rolled back."""
+        permission = self.required_permission()
+        if not self.may(permission, instance):
+            raise exceptions.PermissionDenied("The result would be outside what you may change in this organization.")
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -69,9 +130,3 @@ class OrganizationScopedModelViewSet(
     OrganizationScopedViewSet,
 ):
     """CRUD on an org-scoped model. Deletion goes through ``destroy_instance``, which subclasses point at a service."""
-
-    def perform_destroy(self, instance: Model) -> None:
-        self.destroy_instance(instance)
-
-    def destroy_instance(self, instance: Model) -> None:
-        raise exceptions.MethodNotAllowed(self.request.method or "DELETE")

@@ -17,7 +17,7 @@ from django.db import models
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from accounts.models import Actor
+    from accounts.models import Actor, User
     from organizations.models import Organization
 
 _M = TypeVar("_M", bound=models.Model)
@@ -123,6 +123,12 @@ class OrganizationQuerySet(models.QuerySet[_M]):
     def for_organization(self, organization: Organization | int) -> Self:
         return self.filter(organization=organization)
 
+    def visible_to(self, user: User | AnonymousUser, organization: Organization | int, action: str) -> Self:
+        """Rows of ``organization`` on which ``user`` holds ``action`` (view, add, change, delete): one SQL query."""
+        from rbac.engine import visible
+
+        return visible(self, user, organization, action)
+
 
 class SoftDeleteOrganizationQuerySet(OrganizationQuerySet[_M], SoftDeleteQuerySet[_M]):  # type: ignore[override]
     pass
@@ -134,6 +140,11 @@ class OrganizationManager(models.Manager[_M]):
 
     def for_organization(self, organization: Organization | int) -> OrganizationQuerySet[_M]:
         return self.get_queryset().for_organization(organization)
+
+    def visible_to(
+        self, user: User | AnonymousUser, organization: Organization | int, action: str
+    ) -> OrganizationQuerySet[_M]:
+        return self.get_queryset().visible_to(user, organization, action)
 
 
 class SoftDeleteOrganizationManager(OrganizationManager[_M]):
@@ -147,6 +158,11 @@ class SoftDeleteOrganizationManager(OrganizationManager[_M]):
 
     def for_organization(self, organization: Organization | int) -> SoftDeleteOrganizationQuerySet[_M]:
         return self.get_queryset().for_organization(organization)
+
+    def visible_to(
+        self, user: User | AnonymousUser, organization: Organization | int, action: str
+    ) -> SoftDeleteOrganizationQuerySet[_M]:
+        return self.get_queryset().visible_to(user, organization, action)
 
 
 class AllRowsOrganizationManager(SoftDeleteOrganizationManager[_M]):

@@ -33,4 +33,4 @@ class MembershipFilterSet(FilterSet):
 
     class Meta:
         model = Membership
-        fields = ["department", "user", "is_active", "is_admin", "employee_number", "joined_after", "joined_before"]
+        fields = ["department", "user", "is_active", "employee_number", "joined_after", "joined_before"]

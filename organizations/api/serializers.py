@@ -126,7 +126,6 @@ class MembershipSerializer(OrganizationContextMixin, serializers.ModelSerializer
             "job_title",
             "employee_number",
             "is_active",
-            "is_admin",
             "joined_on",
             "left_on",
             "created_at",

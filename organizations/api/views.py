@@ -22,6 +22,7 @@ from organizations.api.serializers import (
     OrganizationSerializer,
 )
 from organizations.models import Department, Membership, Organization
+from rbac import engine
 
 
 class OrganizationViewSet(
@@ -51,10 +52,10 @@ class OrganizationViewSet(
 
     def get_object(self) -> Organization:
         user = access.request_user(self.request)
-        organization = selectors.organization_with_access(user=user, slug=self.kwargs[self.lookup_field])
-        if organization is None or not access.may_read(user, organization):
-            raise exceptions.NotFound()
-        if self.request.method in ("PUT", "PATCH") and not access.may_write(user, organization):
+        organization = access.enter_organization(user, self.kwargs[self.lookup_field])
+        if self.request.method in ("PUT", "PATCH") and not engine.has_perm(
+            user, "organizations.change_organization", organization
+        ):
             raise exceptions.PermissionDenied("Only the organization's administrators may change it.")
         return organization
 
@@ -100,12 +101,12 @@ class DepartmentViewSet(OrganizationScopedModelViewSet):
     def destroy_instance(self, instance: Department) -> None:  # type: ignore[override]
         services.department_delete(actor=access.request_user(self.request), department=instance)
 
-    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[], permission_action="view")
     def tree(self, request: Request, organization_slug: str) -> Response:
         """The whole department tree, nested, from one query."""
         return Response(selectors.department_tree(departments=self.get_queryset()))
 
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(detail=True, methods=["get"], filter_backends=[], permission_action="view")
     def members(self, request: Request, organization_slug: str, pk: str) -> Response:
         """Members of the department; with ``include_descendants=true`` also those of its sub-departments."""
         unknown = set(request.query_params) - {"include_descendants", "cursor", "page_size"}
@@ -118,7 +119,11 @@ class DepartmentViewSet(OrganizationScopedModelViewSet):
             # Name the parameter, as the filters do, instead of reporting a bare non-field error.
             raise serializers.ValidationError({"include_descendants": error.detail}) from error
         department = self.get_object()
-        memberships = selectors.department_members(department=department, include_descendants=include_descendants)
+        memberships = selectors.department_members(
+            department=department,
+            include_descendants=include_descendants,
+            memberships=Membership.objects.visible_to(self.user, self.organization, "view"),
+        )
         page = self.paginate_queryset(memberships.order_by("-pk"))
         serializer = MembershipSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
@@ -129,6 +134,12 @@ class MembershipViewSet(OrganizationScopedModelViewSet):
 
     queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
+    action_permissions = {
+        "create": "organizations.manage_members",
+        "update": "organizations.manage_members",
+        "partial_update": "organizations.manage_members",
+        "destroy": "organizations.manage_members",
+    }
     filterset_class = MembershipFilterSet
     search_fields = ["user__email", "user__full_name", "job_title", "employee_number"]
     ordering_fields = ["joined_on", "created_at", "employee_number"]

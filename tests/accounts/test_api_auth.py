@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.api_helpers import NOT_AUTHENTICATED, error, invalid
 
 pytestmark = pytest.mark.django_db
 
@@ -13,12 +14,7 @@ LOGIN_URL = "/api/v1/auth/login/"
 LOGOUT_URL = "/api/v1/auth/logout/"
 ME_URL = "/api/v1/me/"
 
-NOT_AUTHENTICATED = {
-    "error": {"code": "not_authenticated", "message": "Authentication credentials were not provided.", "fields": {}}
-}
-INVALID_CREDENTIALS = {
-    "error": {"code": "invalid_credentials", "message": "The email or password is not correct.", "fields": {}}
-}
+INVALID_CREDENTIALS = error("invalid_credentials", "The email or password is not correct.")
 
 
 @pytest.fixture
@@ -80,9 +76,7 @@ def test_login_without_the_csrf_token_is_forbidden(browser, person):
 
     # then
     assert response.status_code == 403
-    assert response.json() == {
-        "error": {"code": "permission_denied", "message": "CSRF Failed: CSRF cookie not set.", "fields": {}}
-    }
+    assert response.json() == error("permission_denied", "CSRF Failed: CSRF cookie not set.")
     assert settings.SESSION_COOKIE_NAME not in response.cookies
     assert browser.get(ME_URL).status_code == 401
 
@@ -210,13 +204,9 @@ def test_login_with_missing_fields(browser):
 
     # then
     assert response.status_code == 400
-    assert response.json() == {
-        "error": {
-            "code": "invalid",
-            "message": "The request is not valid; see the field errors.",
-            "fields": {"email": ["Enter a valid email address."], "password": ["This field is required."]},
-        }
-    }
+    assert response.json() == invalid(
+        {"email": ["Enter a valid email address."], "password": ["This field is required."]}
+    )
 
 
 # --- Logout -----------------------------------------------------------------------------------------------------------

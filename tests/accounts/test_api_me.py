@@ -5,16 +5,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.accounts.factories import PASSWORD, UserFactory
+from tests.api_helpers import NOT_AUTHENTICATED, invalid
 
 pytestmark = pytest.mark.django_db
 
 ME_URL = "/api/v1/me/"
 PASSWORD_URL = "/api/v1/me/password/"
 NEW_PASSWORD = "a-brand-new-passphrase-42"
-
-NOT_AUTHENTICATED = {
-    "error": {"code": "not_authenticated", "message": "Authentication credentials were not provided.", "fields": {}}
-}
 
 
 @pytest.fixture
@@ -41,12 +38,6 @@ def _snapshot(user: User) -> dict:
     return User.objects.filter(pk=user.pk).values(
         "email", "full_name", "phone", "locale", "time_zone", "is_active", "is_staff", "is_superuser", "password"
     )[0]
-
-
-def _invalid(fields: dict) -> dict:
-    return {
-        "error": {"code": "invalid", "message": "The request is not valid; see the field errors.", "fields": fields}
-    }
 
 
 # --- GET /me ----------------------------------------------------------------------------------------------------------
@@ -148,7 +139,7 @@ def test_patch_email_or_flags_is_refused_and_changes_nothing(session, person, pa
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid({name: ["This field cannot be changed here."] for name in refused})
+    assert response.json() == invalid({name: ["This field cannot be changed here."] for name in refused})
     assert _snapshot(person) == before
 
 
@@ -161,7 +152,7 @@ def test_patch_with_an_unknown_time_zone(session, person):
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid({"time_zone": ["Mars/Olympus is not a known IANA time zone."]})
+    assert response.json() == invalid({"time_zone": ["Mars/Olympus is not a known IANA time zone."]})
     assert _snapshot(person) == before
 
 
@@ -174,7 +165,7 @@ def test_patch_with_a_too_long_name(session, person):
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid({"full_name": ["Ensure this field has no more than 150 characters."]})
+    assert response.json() == invalid({"full_name": ["Ensure this field has no more than 150 characters."]})
     assert _snapshot(person) == before
 
 
@@ -202,7 +193,7 @@ def test_change_password_with_a_wrong_current_password(session, person):
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid({"current_password": ["The current password is not correct."]})
+    assert response.json() == invalid({"current_password": ["The current password is not correct."]})
     assert _snapshot(person) == before
 
 
@@ -224,7 +215,7 @@ def test_change_password_to_a_weak_password(session, person, new_password, messa
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid({"new_password": messages})
+    assert response.json() == invalid({"new_password": messages})
     assert _snapshot(person) == before
 
 
@@ -237,7 +228,7 @@ def test_change_password_with_missing_fields(session, person):
 
     # then
     assert response.status_code == 400
-    assert response.json() == _invalid(
+    assert response.json() == invalid(
         {"current_password": ["This field is required."], "new_password": ["This field is required."]}
     )
     assert _snapshot(person) == before

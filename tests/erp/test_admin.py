@@ -15,11 +15,16 @@ from tests.organizations.factories import DepartmentFactory, MembershipFactory, 
 pytestmark = pytest.mark.django_db
 
 
+def _signed_in(user: User) -> Client:
+    """A browser session of ``user`` in the admin."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def admin_client(superuser) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
+    return _signed_in(superuser)
 
 
 @pytest.fixture
@@ -59,6 +64,27 @@ def _user_form(user: User, **overrides: Any) -> dict[str, Any]:
     flags = {"is_active": user.is_active, "is_staff": user.is_staff, "is_superuser": user.is_superuser, **overrides}
     data.update({name: "on" for name, value in flags.items() if value})
     return data
+
+
+def _password_form(password: str) -> dict[str, str]:
+    """The admin's password fields: a usable password, typed twice."""
+    return {"usable_password": "true", "password1": password, "password2": password}
+
+
+def _department_form(**fields: Any) -> dict[str, Any]:
+    """A department add or change form as the admin posts it: the optional fields left blank unless given."""
+    return {"parent": "", "manager": "", "headcount_limit": "", "display_order": "0", "_save": "Save", **fields}
+
+
+def _refused_department_form(client: Client, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Post a department add form that must be refused: the form comes back and no department is added; its errors."""
+    count = Department.all_objects.count()
+
+    response = client.post(reverse("admin:organizations_department_add"), data)
+
+    assert response.status_code == 200
+    assert Department.all_objects.count() == count
+    return response.context["adminform"].form.errors
 
 
 def _user_snapshot(user: User) -> dict:
@@ -152,7 +178,7 @@ def test_user_change_page_hides_the_password_hash_and_links_to_the_password_form
 def test_admin_password_form_sets_a_new_password(admin_client):
     # given
     user = UserFactory(email="ann@example.com")
-    data = {"usable_password": "true", "password1": "another-long-passphrase", "password2": "another-long-passphrase"}
+    data = _password_form("another-long-passphrase")
 
     # when
     response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", data)
@@ -169,7 +195,7 @@ def test_admin_password_form_enforces_the_password_policy(admin_client):
     # given
     user = UserFactory(email="ann@example.com")
     before = _user_snapshot(user)
-    data = {"usable_password": "true", "password1": "password1234", "password2": "password1234"}
+    data = _password_form("password1234")
 
     # when
     response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", data)
@@ -216,9 +242,7 @@ def test_admin_creates_a_user_with_a_checked_password(admin_client):
     data = {
         "email": "New.Person@Example.COM",
         "full_name": "New Person",
-        "usable_password": "true",
-        "password1": "a-long-enough-passphrase",
-        "password2": "a-long-enough-passphrase",
+        **_password_form("a-long-enough-passphrase"),
         "_save": "Save",
     }
 
@@ -236,14 +260,7 @@ def test_admin_refuses_a_weak_password_or_a_duplicate_email(admin_client):
     # given
     UserFactory(email="taken@example.com")
     count = User.objects.count()
-    data = {
-        "email": "TAKEN@example.com",
-        "full_name": "",
-        "usable_password": "true",
-        "password1": "short",
-        "password2": "short",
-        "_save": "Save",
-    }
+    data = {"email": "TAKEN@example.com", "full_name": "", **_password_form("short"), "_save": "Save"}
 
     # when
     response = admin_client.post(reverse("admin:accounts_user_add"), data)
@@ -261,16 +278,9 @@ def test_admin_refuses_a_weak_password_or_a_duplicate_email(admin_client):
 
 def test_creating_a_department_computes_its_path_and_depth(admin_client, superuser, organization, department):
     # given
-    data = {
-        "organization": organization.pk,
-        "code": "sales",
-        "name": "Sales",
-        "parent": department.pk,
-        "manager": "",
-        "headcount_limit": "",
-        "display_order": "3",
-        "_save": "Save",
-    }
+    data = _department_form(
+        organization=organization.pk, code="sales", name="Sales", parent=department.pk, display_order="3"
+    )
 
     # when
     response = admin_client.post(reverse("admin:organizations_department_add"), data)
@@ -292,15 +302,7 @@ def test_creating_a_department_computes_its_path_and_depth(admin_client, superus
 def test_renaming_a_department_code_moves_its_subtree(admin_client, tenants, organization):
     # given
     hq = tenants["acme_hq"]
-    data = {
-        "code": "MAIN",
-        "name": hq.name,
-        "parent": "",
-        "manager": "",
-        "headcount_limit": "",
-        "display_order": "0",
-        "_save": "Save",
-    }
+    data = _department_form(code="MAIN", name=hq.name)
 
     # when
     response = admin_client.post(reverse("admin:organizations_department_change", args=[hq.pk]), data)
@@ -315,25 +317,13 @@ def test_renaming_a_department_code_moves_its_subtree(admin_client, tenants, org
 
 def test_admin_form_refuses_a_parent_of_another_organization(admin_client, tenants, organization):
     # given
-    count = Department.all_objects.count()
-    data = {
-        "organization": organization.pk,
-        "code": "X",
-        "name": "Cross",
-        "parent": tenants["globex_hq"].pk,
-        "display_order": "0",
-        "_save": "Save",
-    }
+    data = _department_form(organization=organization.pk, code="X", name="Cross", parent=tenants["globex_hq"].pk)
 
     # when
-    response = admin_client.post(reverse("admin:organizations_department_add"), data)
+    errors = _refused_department_form(admin_client, data)
 
     # then
-    assert response.status_code == 200
-    assert response.context["adminform"].form.errors["parent"] == [
-        "The parent department belongs to another organization."
-    ]
-    assert Department.all_objects.count() == count
+    assert errors["parent"] == ["The parent department belongs to another organization."]
 
 
 def test_deleting_a_department_with_children_is_refused(admin_client, tenants):
@@ -408,36 +398,29 @@ def test_ending_a_membership_through_the_admin_keeps_the_record(admin_client, te
 # --- The last active superuser ----------------------------------------------------------------------------------------
 
 
-def test_the_only_superuser_cannot_remove_their_own_superuser_flag(admin_client, superuser):
+@pytest.mark.parametrize(
+    ("other_superusers", "change", "message"),
+    [
+        (0, {"is_superuser": False}, "This is the last active superuser; make someone else a superuser first."),
+        (1, {"is_active": False}, "You cannot deactivate your own account."),
+    ],
+    ids=["the-only-superuser-removes-their-superuser-flag", "a-superuser-deactivates-themselves"],
+)
+def test_a_superuser_cannot_lock_themselves_out(admin_client, superuser, other_superusers, change, message):
     # given
+    SuperuserFactory.create_batch(other_superusers)
     before = _user_snapshot(superuser)
     url = reverse("admin:accounts_user_change", args=[superuser.pk])
 
     # when
-    response = admin_client.post(url, _user_form(superuser, is_superuser=False))
+    response = admin_client.post(url, _user_form(superuser, **change))
 
-    # then
+    # then: sent back to the form with a message, the account as it was, nothing logged
     assert response.status_code == 302
     assert response["Location"] == url
-    assert _messages(response) == ["This is the last active superuser; make someone else a superuser first."]
+    assert _messages(response) == [message]
     assert _user_snapshot(superuser) == before
     assert LogEntry.objects.count() == 0
-
-
-def test_a_superuser_cannot_deactivate_themselves(admin_client, superuser):
-    # given
-    SuperuserFactory()
-    before = _user_snapshot(superuser)
-
-    # when
-    response = admin_client.post(
-        reverse("admin:accounts_user_change", args=[superuser.pk]), _user_form(superuser, is_active=False)
-    )
-
-    # then
-    assert response.status_code == 302
-    assert _messages(response) == ["You cannot deactivate your own account."]
-    assert _user_snapshot(superuser) == before
 
 
 @pytest.fixture
@@ -452,14 +435,13 @@ def test_staff_cannot_change_a_superuser(user_staff, organization):
     # given: the only active superuser is one of the organization's people
     last = MembershipFactory(organization=organization, user=SuperuserFactory()).user
     before = _user_snapshot(last)
-    client = Client()
-    client.force_login(user_staff)
+    client = _signed_in(user_staff)
 
     # when
     deactivate = client.post(reverse("admin:accounts_user_change", args=[last.pk]), _user_form(last, is_active=False))
     password = client.post(
         f"/admin/accounts/user/{last.pk}/password/",
-        {"usable_password": "true", "password1": "taken-over-passphrase", "password2": "taken-over-passphrase"},
+        _password_form("taken-over-passphrase"),
     )
 
     # then
@@ -472,8 +454,7 @@ def test_staff_cannot_delete_a_superuser(user_staff, organization):
     # given
     last = MembershipFactory(organization=organization, user=SuperuserFactory()).user
     colleague = MembershipFactory(organization=organization).user
-    client = Client()
-    client.force_login(user_staff)
+    client = _signed_in(user_staff)
 
     # when
     single = client.post(reverse("admin:accounts_user_delete", args=[last.pk]), {"post": "yes"})
@@ -494,8 +475,7 @@ def test_staff_cannot_delete_a_superuser(user_staff, organization):
 def test_staff_may_view_a_superuser_of_their_organization(user_staff, organization):
     # given
     superuser = MembershipFactory(organization=organization, user=SuperuserFactory()).user
-    client = Client()
-    client.force_login(user_staff)
+    client = _signed_in(user_staff)
 
     # when
     response = client.get(reverse("admin:accounts_user_change", args=[superuser.pk]))
@@ -509,8 +489,7 @@ def test_staff_cannot_make_anyone_a_superuser_or_grant_permissions(user_staff, o
     # given
     colleague = MembershipFactory(organization=organization).user
     every_permission = list(Permission.objects.values_list("pk", flat=True))
-    client = Client()
-    client.force_login(user_staff)
+    client = _signed_in(user_staff)
 
     # when
     for target in (colleague, user_staff):
@@ -536,8 +515,7 @@ def test_staff_may_change_ordinary_colleagues(user_staff, organization):
     # given
     colleague = MembershipFactory(organization=organization).user
 
-    client = Client()
-    client.force_login(user_staff)
+    client = _signed_in(user_staff)
 
     # when
     response = client.post(
@@ -595,9 +573,7 @@ def acme_staff(organization, other_organization) -> User:
 
 @pytest.fixture
 def staff_client(acme_staff) -> Client:
-    client = Client()
-    client.force_login(acme_staff)
-    return client
+    return _signed_in(acme_staff)
 
 
 def test_staff_see_only_their_organizations(staff_client, tenants, organization):
@@ -680,8 +656,7 @@ def test_staff_can_open_rows_of_their_organization(staff_client, tenants, organi
 def test_staff_without_permissions_see_nothing(organization, tenants):
     # given
     staff = MembershipFactory(organization=organization, user=UserFactory(is_staff=True)).user
-    client = Client()
-    client.force_login(staff)
+    client = _signed_in(staff)
 
     # when
     response = client.get(reverse("admin:organizations_department_changelist"))
@@ -695,27 +670,19 @@ def test_staff_cannot_create_a_department_in_another_organization(
 ):
     # given
     _grant(acme_staff, "add_department")
-    client = Client()
-    client.force_login(acme_staff)
-    count = Department.all_objects.count()
-    data = {"organization": other_organization.pk, "code": "X", "name": "Cross", "display_order": "0", "_save": "Save"}
+    data = _department_form(organization=other_organization.pk, code="X", name="Cross")
 
     # when
-    response = client.post(reverse("admin:organizations_department_add"), data)
+    errors = _refused_department_form(_signed_in(acme_staff), data)
 
     # then
-    assert response.status_code == 200
-    assert response.context["adminform"].form.errors["organization"] == [
-        "Select a valid choice. That choice is not one of the available choices."
-    ]
-    assert Department.all_objects.count() == count
+    assert errors["organization"] == ["Select a valid choice. That choice is not one of the available choices."]
 
 
 def test_staff_choose_parents_only_from_their_organizations(acme_staff, tenants):
     # given
     _grant(acme_staff, "add_department")
-    client = Client()
-    client.force_login(acme_staff)
+    client = _signed_in(acme_staff)
 
     # when
     response = client.get(reverse("admin:organizations_department_add"))

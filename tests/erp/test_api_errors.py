@@ -16,28 +16,14 @@ from django.test import Client
 
 from erp.api.exceptions import exception_handler
 from erp.exceptions import ConflictError
-from organizations.models import Department, Membership
+from organizations.models import Membership
+from tests.api_helpers import MAY_NOT_CHANGE, NOT_AUTHENTICATED, NOT_FOUND, department_rows, detail_url, error, invalid
 from tests.organizations.factories import DepartmentFactory, MembershipFactory
 
 DEPARTMENTS = "/api/v1/organizations/acme/departments/"
 DEPARTMENT_FILTERS = "code, cursor, depth, format, is_root, manager, max_depth, ordering, page_size, parent, search"
 PAGE_SIZE_ERROR = {"page_size": ["Must be a whole number from 1 to 200."]}
 BAD_CURSOR = {"cursor": ["This cursor is not valid."]}
-
-
-def error(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
-
-
-def invalid(fields: dict[str, Any]) -> dict[str, Any]:
-    return error("invalid", "The request is not valid; see the field errors.", fields)
-
-
-NOT_FOUND = error("not_found", "Not found.")
-
-
-def department_rows() -> list[dict[str, Any]]:
-    return list(Department.all_objects.order_by("pk").values())
 
 
 def cursor(querystring: str) -> str:
@@ -128,16 +114,16 @@ def test_unexpected_exceptions_are_left_to_django_as_500():
 def test_401_tells_the_client_to_sign_in(raw_client, department):
     response = raw_client(None).get(DEPARTMENTS)
 
-    assert_json_error(response, 401, error("not_authenticated", "Authentication credentials were not provided."))
+    assert_json_error(response, 401, NOT_AUTHENTICATED)
     assert response["WWW-Authenticate"] == 'Session realm="api"'
 
 
 def test_403_for_a_member_who_may_not_write(raw_client, member, department):
     before = department_rows()
 
-    response = raw_client(member).delete(f"{DEPARTMENTS}{department.pk}/")
+    response = raw_client(member).delete(detail_url(DEPARTMENTS, department))
 
-    assert_json_error(response, 403, error("permission_denied", "You may not change this organization's data."))
+    assert_json_error(response, 403, MAY_NOT_CHANGE)
     assert department_rows() == before
 
 
@@ -175,7 +161,7 @@ def test_409_for_a_valid_request_that_clashes_with_the_current_state(raw_client,
     DepartmentFactory(organization=department.organization, parent=department)
     before = department_rows()
 
-    response = raw_client(admin_member).delete(f"{DEPARTMENTS}{department.pk}/")
+    response = raw_client(admin_member).delete(detail_url(DEPARTMENTS, department))
 
     assert_json_error(
         response,

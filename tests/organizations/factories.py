@@ -30,11 +30,22 @@ class DepartmentFactory(DjangoModelFactory):
 
 
 class MembershipFactory(DjangoModelFactory):
+    """A membership; ``role="member"`` (or another system role code) also assigns that role organization-wide."""
+
     class Meta:
         model = Membership
+        skip_postgeneration_save = True
 
     organization = factory.LazyAttribute(lambda o: o.department.organization if o.department else OrganizationFactory())
     user = factory.SubFactory(UserFactory)
     department = None
     job_title = "Clerk"
     is_active = True
+
+    @factory.post_generation
+    def role(self, create: bool, code: str | None, **kwargs: object) -> None:
+        if create and code:
+            from rbac.models import Role, RoleAssignment
+
+            role = Role.objects.get(organization__isnull=True, code=code)
+            RoleAssignment.objects.create(organization=self.organization, user=self.user, role=role)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -12,23 +11,26 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from organizations.models import Department, Membership, Organization
+from tests.api_helpers import (
+    MAY_NOT_CHANGE,
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    department_rows,
+    detail_url,
+    error,
+    invalid,
+    iso,
+    membership_body,
+    page,
+)
 from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
 
 URL = "/api/v1/organizations/acme/departments/"
 TREE_URL = f"{URL}tree/"
 
 
-def detail_url(department: Department | int) -> str:
-    pk = department if isinstance(department, int) else department.pk
-    return f"{URL}{pk}/"
-
-
 def members_url(department: Department | int) -> str:
-    return f"{detail_url(department)}members/"
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    return f"{detail_url(URL, department)}members/"
 
 
 def department_body(department: Department) -> dict[str, Any]:
@@ -48,28 +50,6 @@ def department_body(department: Department) -> dict[str, Any]:
     }
 
 
-def membership_body(membership: Membership) -> dict[str, Any]:
-    membership.refresh_from_db()
-    return {
-        "id": membership.pk,
-        "user": {"id": membership.user.pk, "email": membership.user.email, "full_name": membership.user.full_name},
-        "department": membership.department_id,
-        "job_title": membership.job_title,
-        "employee_number": membership.employee_number,
-        "is_active": membership.is_active,
-        "is_admin": membership.is_admin,
-        "joined_on": membership.joined_on.isoformat(),
-        "left_on": membership.left_on.isoformat() if membership.left_on else None,
-        "created_at": iso(membership.created_at),
-        "updated_at": iso(membership.updated_at),
-    }
-
-
-def department_rows() -> list[dict[str, Any]]:
-    """Every department of every organization, deleted ones included: what a denied call must leave untouched."""
-    return list(Department.all_objects.order_by("pk").values())
-
-
 def paths() -> dict[str, tuple[str, int]]:
     """Code → (path, depth) of acme's live departments."""
     return {
@@ -78,34 +58,19 @@ def paths() -> dict[str, tuple[str, int]]:
     }
 
 
-def page(*bodies: dict[str, Any]) -> dict[str, Any]:
-    return {"next": None, "previous": None, "results": list(bodies)}
-
-
-def error(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
-
-
-def invalid(fields: dict[str, Any]) -> dict[str, Any]:
-    return error("invalid", "The request is not valid; see the field errors.", fields)
-
-
-NOT_FOUND = error("not_found", "Not found.")
-NOT_AUTHENTICATED = error("not_authenticated", "Authentication credentials were not provided.")
-MAY_NOT_CHANGE = error("permission_denied", "You may not change this organization's data.")
 NOT_UNDER_ITSELF = "A department cannot be placed under itself or one of its sub-departments."
 
 ACTIONS: dict[str, Callable[[APIClient, Department], Any]] = {
     "list": lambda client, department: client.get(URL),
-    "retrieve": lambda client, department: client.get(detail_url(department)),
+    "retrieve": lambda client, department: client.get(detail_url(URL, department)),
     "create": lambda client, department: client.post(URL, {"code": "NEW", "name": "New"}, format="json"),
     "update": lambda client, department: client.put(
-        detail_url(department), {"code": "NEW", "name": "New"}, format="json"
+        detail_url(URL, department), {"code": "NEW", "name": "New"}, format="json"
     ),
     "partial_update": lambda client, department: client.patch(
-        detail_url(department), {"name": "Renamed"}, format="json"
+        detail_url(URL, department), {"name": "Renamed"}, format="json"
     ),
-    "destroy": lambda client, department: client.delete(detail_url(department)),
+    "destroy": lambda client, department: client.delete(detail_url(URL, department)),
     "tree": lambda client, department: client.get(TREE_URL),
     "members": lambda client, department: client.get(members_url(department)),
 }
@@ -245,7 +210,7 @@ def test_member_lists_the_live_departments_of_the_organization_by_path(client_fo
 
 
 def test_member_reads_one_department(client_for, member, tree):
-    response = client_for(member).get(detail_url(tree["EU"]))
+    response = client_for(member).get(detail_url(URL, tree["EU"]))
 
     assert response.status_code == 200
     assert response.json() == department_body(tree["EU"]) | {
@@ -596,7 +561,7 @@ def test_depth_limit_counts_the_subtree_that_moves(client_for, admin_member, tre
     before = department_rows()
 
     # when: SALES (with EU) goes under FIN: EU would land on level 4
-    response = client_for(admin_member).patch(detail_url(tree["SALES"]), {"parent": tree["FIN"].pk}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["SALES"]), {"parent": tree["FIN"].pk}, format="json")
 
     # then
     assert response.status_code == 400
@@ -609,7 +574,7 @@ def test_depth_limit_counts_the_subtree_that_moves(client_for, admin_member, tre
 
 def test_admin_renames_a_department(client_for, admin_member, member, tree):
     response = client_for(admin_member).patch(
-        detail_url(tree["FIN"]),
+        detail_url(URL, tree["FIN"]),
         {"name": "Finance & Control", "manager": member.pk, "headcount_limit": 7},
         format="json",
     )
@@ -626,7 +591,7 @@ def test_admin_renames_a_department(client_for, admin_member, member, tree):
 
 
 def test_admin_put_keeps_the_parent_when_it_is_not_sent(client_for, admin_member, tree):
-    response = client_for(admin_member).put(detail_url(tree["EU"]), {"code": "EU", "name": "EMEA"}, format="json")
+    response = client_for(admin_member).put(detail_url(URL, tree["EU"]), {"code": "EU", "name": "EMEA"}, format="json")
 
     assert response.status_code == 200, response.json()
     eu = Department.objects.get(pk=tree["EU"].pk)
@@ -635,7 +600,7 @@ def test_admin_put_keeps_the_parent_when_it_is_not_sent(client_for, admin_member
 
 def test_patching_parent_moves_the_whole_subtree(client_for, admin_member, tree):
     # when: SALES (with EU) moves under OPS
-    response = client_for(admin_member).patch(detail_url(tree["SALES"]), {"parent": tree["OPS"].pk}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["SALES"]), {"parent": tree["OPS"].pk}, format="json")
 
     # then: descendants follow; the look-alike sibling SALESX and globex's SALES stay where they were
     assert response.status_code == 200, response.json()
@@ -654,7 +619,7 @@ def test_patching_parent_moves_the_whole_subtree(client_for, admin_member, tree)
 
 
 def test_patching_parent_to_null_makes_a_root(client_for, admin_member, tree):
-    response = client_for(admin_member).patch(detail_url(tree["SALES"]), {"parent": None}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["SALES"]), {"parent": None}, format="json")
 
     assert response.status_code == 200, response.json()
     assert paths() == {
@@ -668,7 +633,7 @@ def test_patching_parent_to_null_makes_a_root(client_for, admin_member, tree):
 
 
 def test_moving_a_root_down_moves_every_level(client_for, admin_member, tree):
-    response = client_for(admin_member).patch(detail_url(tree["HQ"]), {"parent": tree["OPS"].pk}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["HQ"]), {"parent": tree["OPS"].pk}, format="json")
 
     assert response.status_code == 200, response.json()
     assert paths() == {
@@ -682,7 +647,7 @@ def test_moving_a_root_down_moves_every_level(client_for, admin_member, tree):
 
 
 def test_changing_the_code_rewrites_the_paths_below(client_for, admin_member, tree):
-    response = client_for(admin_member).patch(detail_url(tree["SALES"]), {"code": "mkt"}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["SALES"]), {"code": "mkt"}, format="json")
 
     assert response.status_code == 200, response.json()
     assert paths() == {
@@ -696,7 +661,9 @@ def test_changing_the_code_rewrites_the_paths_below(client_for, admin_member, tr
 
 
 def test_keeping_the_own_code_is_no_duplicate(client_for, admin_member, tree):
-    response = client_for(admin_member).patch(detail_url(tree["FIN"]), {"code": "FIN", "name": "Fin"}, format="json")
+    response = client_for(admin_member).patch(
+        detail_url(URL, tree["FIN"]), {"code": "FIN", "name": "Fin"}, format="json"
+    )
 
     assert response.status_code == 200, response.json()
 
@@ -704,7 +671,7 @@ def test_keeping_the_own_code_is_no_duplicate(client_for, admin_member, tree):
 def test_renaming_to_a_taken_code_is_rejected(client_for, admin_member, tree):
     before = department_rows()
 
-    response = client_for(admin_member).patch(detail_url(tree["FIN"]), {"code": "OPS"}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["FIN"]), {"code": "OPS"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == invalid({"code": ["Another department of this organization already has this code."]})
@@ -715,7 +682,7 @@ def test_renaming_to_a_taken_code_is_rejected(client_for, admin_member, tree):
 def test_department_cannot_go_under_itself_or_a_descendant(client_for, admin_member, tree, code, parent):
     before = department_rows()
 
-    response = client_for(admin_member).patch(detail_url(tree[code]), {"parent": tree[parent].pk}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree[code]), {"parent": tree[parent].pk}, format="json")
 
     assert response.status_code == 400
     assert response.json() == invalid({"parent": [NOT_UNDER_ITSELF]})
@@ -726,7 +693,7 @@ def test_patch_parent_from_another_organization_is_rejected(client_for, admin_me
     before = department_rows()
 
     response = client_for(admin_member).patch(
-        detail_url(tree["SALES"]), {"parent": tree["globex HQ"].pk}, format="json"
+        detail_url(URL, tree["SALES"]), {"parent": tree["globex HQ"].pk}, format="json"
     )
 
     assert response.status_code == 400
@@ -737,7 +704,7 @@ def test_patch_parent_from_another_organization_is_rejected(client_for, admin_me
 def test_patch_manager_must_be_an_active_member(client_for, admin_member, outsider, tree):
     before = department_rows()
 
-    response = client_for(admin_member).patch(detail_url(tree["FIN"]), {"manager": outsider.pk}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, tree["FIN"]), {"manager": outsider.pk}, format="json")
 
     assert response.status_code == 400
     assert response.json() == invalid({"manager": [f"User {outsider.pk} is not an active member here."]})
@@ -749,7 +716,7 @@ def test_patch_manager_must_be_an_active_member(client_for, admin_member, outsid
 
 def test_admin_soft_deletes_a_leaf_department(client_for, admin_member, member, tree):
     # when
-    response = client_for(admin_member).delete(detail_url(tree["EU"]))
+    response = client_for(admin_member).delete(detail_url(URL, tree["EU"]))
 
     # then: hidden from the API, the row stays
     assert response.status_code == 204
@@ -757,14 +724,14 @@ def test_admin_soft_deletes_a_leaf_department(client_for, admin_member, member, 
     eu = Department.all_objects.get(pk=tree["EU"].pk)
     assert eu.deleted_at is not None
     assert (eu.deleted_by, eu.updated_by) == (admin_member, admin_member)
-    assert client_for(member).get(detail_url(eu)).status_code == 404
+    assert client_for(member).get(detail_url(URL, eu)).status_code == 404
     assert "EU" not in [row["code"] for row in client_for(member).get(URL).json()["results"]]
 
 
 def test_department_with_children_cannot_be_deleted(client_for, admin_member, tree):
     before = department_rows()
 
-    response = client_for(admin_member).delete(detail_url(tree["SALES"]))
+    response = client_for(admin_member).delete(detail_url(URL, tree["SALES"]))
 
     assert response.status_code == 409
     assert response.json() == error(
@@ -777,7 +744,7 @@ def test_department_with_active_members_cannot_be_deleted(client_for, admin_memb
     MembershipFactory(organization=tree["FIN"].organization, department=tree["FIN"])
     before = department_rows()
 
-    response = client_for(admin_member).delete(detail_url(tree["FIN"]))
+    response = client_for(admin_member).delete(detail_url(URL, tree["FIN"]))
 
     assert response.status_code == 409
     assert response.json() == error(
@@ -796,7 +763,7 @@ def test_deleted_children_and_former_members_do_not_block_deletion(client_for, a
         left_on=timezone.localdate(),
     )
 
-    response = client_for(admin_member).delete(detail_url(tree["SALES"]))
+    response = client_for(admin_member).delete(detail_url(URL, tree["SALES"]))
 
     assert response.status_code == 204
     assert Department.all_objects.get(pk=tree["SALES"].pk).is_deleted is True

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from organizations.models import Organization
+from tests.api_helpers import NOT_AUTHENTICATED, NOT_FOUND, detail_url, error, invalid, iso, page
 from tests.organizations.factories import MembershipFactory, OrganizationFactory
 
 URL = "/api/v1/organizations/"
-
-
-def detail_url(slug: str) -> str:
-    return f"{URL}{slug}/"
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def organization_body(organization: Organization) -> dict[str, Any]:
@@ -46,16 +38,6 @@ def organization_rows() -> list[dict[str, Any]]:
     return list(Organization.all_objects.order_by("pk").values())
 
 
-def error(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
-
-
-def invalid(fields: dict[str, Any]) -> dict[str, Any]:
-    return error("invalid", "The request is not valid; see the field errors.", fields)
-
-
-NOT_FOUND = error("not_found", "Not found.")
-NOT_AUTHENTICATED = error("not_authenticated", "Authentication credentials were not provided.")
 ONLY_OPERATORS_CREATE = error("permission_denied", "Only platform operators may create organizations.")
 ONLY_OPERATORS_DELETE = error("permission_denied", "Only platform operators may delete organizations.")
 ONLY_ADMINS_CHANGE = error("permission_denied", "Only the organization's administrators may change it.")
@@ -84,7 +66,7 @@ def test_member_lists_only_the_live_active_organizations_they_actively_belong_to
 
     # then: acme only (not its subsidiary either)
     assert response.status_code == 200
-    assert response.json() == {"next": None, "previous": None, "results": [organization_body(landscape["acme"])]}
+    assert response.json() == page(organization_body(landscape["acme"]))
 
 
 def test_outsider_lists_only_their_own_organization(client_for, outsider, landscape):
@@ -98,7 +80,7 @@ def test_user_without_memberships_lists_nothing(client_for, user, landscape):
     response = client_for(user).get(URL)
 
     assert response.status_code == 200
-    assert response.json() == {"next": None, "previous": None, "results": []}
+    assert response.json() == page()
 
 
 def test_superuser_lists_every_live_organization_ordered_by_slug(client_for, superuser, landscape):
@@ -330,7 +312,7 @@ def test_a_deleted_organization_cannot_be_a_parent(client_for, superuser, landsc
 
 @pytest.mark.parametrize("who", ["member", "admin_member", "superuser"])
 def test_members_and_superusers_read_the_organization(request, client_for, organization, who):
-    response = client_for(request.getfixturevalue(who)).get(detail_url("acme"))
+    response = client_for(request.getfixturevalue(who)).get(detail_url(URL, "acme"))
 
     assert response.status_code == 200
     assert response.json() == organization_body(organization) | {"slug": "acme", "code": "ACME", "name": "Acme"}
@@ -338,14 +320,14 @@ def test_members_and_superusers_read_the_organization(request, client_for, organ
 
 @pytest.mark.parametrize("who", ["outsider", "user"])
 def test_non_members_get_404_on_the_organization(request, client_for, organization, who):
-    response = client_for(request.getfixturevalue(who)).get(detail_url("acme"))
+    response = client_for(request.getfixturevalue(who)).get(detail_url(URL, "acme"))
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
 
 
 def test_unknown_slug_is_404(client_for, superuser, organization):
-    response = client_for(superuser).get(detail_url("nope"))
+    response = client_for(superuser).get(detail_url(URL, "nope"))
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -354,7 +336,7 @@ def test_unknown_slug_is_404(client_for, superuser, organization):
 def test_former_member_gets_404(client_for, organization):
     former = MembershipFactory(organization=organization, is_active=False, left_on=timezone.localdate()).user
 
-    response = client_for(former).get(detail_url("acme"))
+    response = client_for(former).get(detail_url(URL, "acme"))
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -365,8 +347,8 @@ def test_inactive_organization_is_closed_to_members_but_not_to_superusers(client
     Organization.objects.filter(pk=organization.pk).update(is_active=False)
 
     # when
-    as_member = client_for(member).get(detail_url("acme"))
-    as_superuser = client_for(superuser).get(detail_url("acme"))
+    as_member = client_for(member).get(detail_url(URL, "acme"))
+    as_superuser = client_for(superuser).get(detail_url(URL, "acme"))
 
     # then
     assert as_member.status_code == 404
@@ -376,14 +358,14 @@ def test_inactive_organization_is_closed_to_members_but_not_to_superusers(client
 
 
 def test_soft_deleted_organization_is_404_even_for_superusers(client_for, superuser, landscape):
-    response = client_for(superuser).get(detail_url("oldco"))
+    response = client_for(superuser).get(detail_url(URL, "oldco"))
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
 
 
 def test_anonymous_cannot_read_an_organization(client_for, organization):
-    response = client_for(None).get(detail_url("acme"))
+    response = client_for(None).get(detail_url(URL, "acme"))
 
     assert response.status_code == 401
     assert response.json() == NOT_AUTHENTICATED
@@ -395,7 +377,7 @@ def test_anonymous_cannot_read_an_organization(client_for, organization):
 def test_admin_changes_name_and_settings(client_for, admin_member, organization):
     # when
     response = client_for(admin_member).patch(
-        detail_url("acme"),
+        detail_url(URL, "acme"),
         {
             "name": "Acme Corporation",
             "time_zone": "Asia/Tokyo",
@@ -425,7 +407,7 @@ def test_admin_changes_name_and_settings(client_for, admin_member, organization)
 def test_admin_cannot_change_slug_code_parent_or_activity(client_for, admin_member, organization, other_organization):
     # when: identity fields are sent along with a name change
     response = client_for(admin_member).patch(
-        detail_url("acme"),
+        detail_url(URL, "acme"),
         {"name": "Acme Corporation", "slug": "acme-corp", "code": "ACMECORP", "parent": "globex", "is_active": False},
         format="json",
     )
@@ -445,7 +427,7 @@ def test_admin_cannot_change_slug_code_parent_or_activity(client_for, admin_memb
 
 
 def test_admin_put_replaces_the_editable_fields(client_for, admin_member, organization):
-    response = client_for(admin_member).put(detail_url("acme"), {"name": "Acme Two"}, format="json")
+    response = client_for(admin_member).put(detail_url(URL, "acme"), {"name": "Acme Two"}, format="json")
 
     assert response.status_code == 200, response.json()
     organization.refresh_from_db()
@@ -456,7 +438,7 @@ def test_admin_bad_setting_is_400_and_nothing_changes(client_for, admin_member, 
     before = organization_rows()
 
     response = client_for(admin_member).patch(
-        detail_url("acme"), {"name": "", "fiscal_year_start_month": 0}, format="json"
+        detail_url(URL, "acme"), {"name": "", "fiscal_year_start_month": 0}, format="json"
     )
 
     assert response.status_code == 400
@@ -473,7 +455,7 @@ def test_admin_bad_setting_is_400_and_nothing_changes(client_for, admin_member, 
 def test_plain_member_cannot_change_the_organization(client_for, member, organization, method):
     before = organization_rows()
 
-    response = getattr(client_for(member), method)(detail_url("acme"), {"name": "Hijacked"}, format="json")
+    response = getattr(client_for(member), method)(detail_url(URL, "acme"), {"name": "Hijacked"}, format="json")
 
     assert response.status_code == 403
     assert response.json() == ONLY_ADMINS_CHANGE
@@ -485,7 +467,7 @@ def test_non_member_cannot_change_the_organization(request, client_for, organiza
     actor = request.getfixturevalue(who)
     before = organization_rows()
 
-    response = client_for(actor).patch(detail_url("acme"), {"name": "Hijacked"}, format="json")
+    response = client_for(actor).patch(detail_url(URL, "acme"), {"name": "Hijacked"}, format="json")
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -495,7 +477,7 @@ def test_non_member_cannot_change_the_organization(request, client_for, organiza
 def test_admin_of_one_organization_cannot_change_another(client_for, admin_member, organization, other_organization):
     before = organization_rows()
 
-    response = client_for(admin_member).patch(detail_url("globex"), {"name": "Hijacked"}, format="json")
+    response = client_for(admin_member).patch(detail_url(URL, "globex"), {"name": "Hijacked"}, format="json")
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -505,7 +487,7 @@ def test_admin_of_one_organization_cannot_change_another(client_for, admin_membe
 def test_anonymous_cannot_change_an_organization(client_for, organization):
     before = organization_rows()
 
-    response = client_for(None).patch(detail_url("acme"), {"name": "Hijacked"}, format="json")
+    response = client_for(None).patch(detail_url(URL, "acme"), {"name": "Hijacked"}, format="json")
 
     assert response.status_code == 401
     assert response.json() == NOT_AUTHENTICATED
@@ -515,11 +497,11 @@ def test_anonymous_cannot_change_an_organization(client_for, organization):
 def test_superuser_changes_the_parent_and_detaches_again(client_for, superuser, organization, other_organization):
     client = client_for(superuser)
 
-    attached = client.patch(detail_url("acme"), {"parent": "globex"}, format="json")
+    attached = client.patch(detail_url(URL, "acme"), {"parent": "globex"}, format="json")
     organization.refresh_from_db()
     parent_after_attach = organization.parent
 
-    detached = client.patch(detail_url("acme"), {"parent": None}, format="json")
+    detached = client.patch(detail_url(URL, "acme"), {"parent": None}, format="json")
     organization.refresh_from_db()
 
     assert (attached.status_code, attached.json()["parent"]) == (200, "globex")
@@ -529,7 +511,9 @@ def test_superuser_changes_the_parent_and_detaches_again(client_for, superuser, 
 
 
 def test_superuser_changes_slug_and_code(client_for, superuser, organization):
-    response = client_for(superuser).patch(detail_url("acme"), {"slug": "acme-corp", "code": "acmecorp"}, format="json")
+    response = client_for(superuser).patch(
+        detail_url(URL, "acme"), {"slug": "acme-corp", "code": "acmecorp"}, format="json"
+    )
 
     assert response.status_code == 200, response.json()
     organization.refresh_from_db()
@@ -537,7 +521,7 @@ def test_superuser_changes_slug_and_code(client_for, superuser, organization):
 
 
 def test_superuser_keeps_own_slug_and_code_when_resending_them(client_for, superuser, organization):
-    response = client_for(superuser).patch(detail_url("acme"), {"slug": "acme", "code": "ACME"}, format="json")
+    response = client_for(superuser).patch(detail_url(URL, "acme"), {"slug": "acme", "code": "ACME"}, format="json")
 
     assert response.status_code == 200, response.json()
 
@@ -545,7 +529,7 @@ def test_superuser_keeps_own_slug_and_code_when_resending_them(client_for, super
 def test_superuser_cannot_take_the_slug_of_a_deleted_organization(client_for, superuser, landscape):
     before = organization_rows()
 
-    response = client_for(superuser).patch(detail_url("acme"), {"slug": "oldco"}, format="json")
+    response = client_for(superuser).patch(detail_url(URL, "acme"), {"slug": "oldco"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == invalid({"slug": ["An organization with this slug already exists."]})
@@ -559,7 +543,7 @@ def test_parent_cycle_is_rejected(client_for, superuser, organization):
     before = organization_rows()
 
     # when: acme is put under its own grandchild
-    response = client_for(superuser).patch(detail_url("acme"), {"parent": "acme-labs-eu"}, format="json")
+    response = client_for(superuser).patch(detail_url(URL, "acme"), {"parent": "acme-labs-eu"}, format="json")
 
     # then
     assert response.status_code == 400
@@ -572,7 +556,7 @@ def test_parent_cycle_is_rejected(client_for, superuser, organization):
 def test_organization_cannot_be_its_own_parent(client_for, superuser, organization):
     before = organization_rows()
 
-    response = client_for(superuser).patch(detail_url("acme"), {"parent": "acme"}, format="json")
+    response = client_for(superuser).patch(detail_url(URL, "acme"), {"parent": "acme"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == invalid({"parent": ["An organization cannot be its own parent."]})
@@ -584,7 +568,7 @@ def test_organization_cannot_be_its_own_parent(client_for, superuser, organizati
 
 def test_superuser_soft_deletes_an_organization(client_for, superuser, organization):
     # when
-    response = client_for(superuser).delete(detail_url("acme"))
+    response = client_for(superuser).delete(detail_url(URL, "acme"))
 
     # then: hidden, but the row stays
     assert response.status_code == 204
@@ -593,7 +577,7 @@ def test_superuser_soft_deletes_an_organization(client_for, superuser, organizat
     assert deleted.deleted_at is not None
     assert (deleted.deleted_by, deleted.updated_by) == (superuser, superuser)
     assert not Organization.objects.filter(pk=organization.pk).exists()
-    assert client_for(superuser).get(detail_url("acme")).status_code == 404
+    assert client_for(superuser).get(detail_url(URL, "acme")).status_code == 404
 
 
 def test_organization_with_an_active_subsidiary_cannot_be_deleted(client_for, superuser, organization):
@@ -602,7 +586,7 @@ def test_organization_with_an_active_subsidiary_cannot_be_deleted(client_for, su
     before = organization_rows()
 
     # when
-    response = client_for(superuser).delete(detail_url("acme"))
+    response = client_for(superuser).delete(detail_url(URL, "acme"))
 
     # then
     assert response.status_code == 409
@@ -620,7 +604,7 @@ def test_inactive_or_deleted_subsidiaries_do_not_block_deletion(client_for, supe
     gone.mark_deleted(actor=None)
 
     # when
-    response = client_for(superuser).delete(detail_url("acme"))
+    response = client_for(superuser).delete(detail_url(URL, "acme"))
 
     # then
     assert response.status_code == 204
@@ -632,7 +616,7 @@ def test_members_and_admins_cannot_delete_the_organization(request, client_for, 
     actor = request.getfixturevalue(who)
     before = organization_rows()
 
-    response = client_for(actor).delete(detail_url("acme"))
+    response = client_for(actor).delete(detail_url(URL, "acme"))
 
     assert response.status_code == 403
     assert response.json() == ONLY_OPERATORS_DELETE
@@ -644,7 +628,7 @@ def test_non_members_get_404_on_delete(request, client_for, organization, who):
     actor = request.getfixturevalue(who)
     before = organization_rows()
 
-    response = client_for(actor).delete(detail_url("acme"))
+    response = client_for(actor).delete(detail_url(URL, "acme"))
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
@@ -654,7 +638,7 @@ def test_non_members_get_404_on_delete(request, client_for, organization, who):
 def test_anonymous_cannot_delete_an_organization(client_for, organization):
     before = organization_rows()
 
-    response = client_for(None).delete(detail_url("acme"))
+    response = client_for(None).delete(detail_url(URL, "acme"))
 
     assert response.status_code == 401
     assert response.json() == NOT_AUTHENTICATED

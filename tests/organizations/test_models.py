@@ -685,31 +685,27 @@ def test_ended_membership_may_stay_in_a_deleted_department():
     assert validation_messages(membership) == {}
 
 
-def test_membership_cannot_end_before_it_started():
+@pytest.mark.parametrize(
+    ("left_on", "expected"),
+    [
+        (datetime.date(2026, 2, 28), {"left_on": ["The leaving date cannot be before the joining date."]}),
+        (datetime.date(2026, 3, 1), {}),
+    ],
+    ids=["cannot-end-before-it-started", "may-end-on-the-day-it-started"],
+)
+def test_membership_end_date_against_its_start(left_on, expected):
     # given
     membership = Membership(
         organization=OrganizationFactory(slug="acme"),
         user=UserFactory(),
         joined_on=datetime.date(2026, 3, 1),
-        left_on=datetime.date(2026, 2, 28),
+        left_on=left_on,
     )
     # when
     messages = validation_messages(membership)
     # then
-    assert messages == {"left_on": ["The leaving date cannot be before the joining date."]}
+    assert messages == expected
     assert Membership.objects.count() == 0
-
-
-def test_membership_may_end_on_the_day_it_started():
-    # given
-    membership = Membership(
-        organization=OrganizationFactory(slug="acme"),
-        user=UserFactory(),
-        joined_on=datetime.date(2026, 3, 1),
-        left_on=datetime.date(2026, 3, 1),
-    )
-    # when / then
-    assert validation_messages(membership) == {}
 
 
 def test_membership_dates_are_a_database_constraint():

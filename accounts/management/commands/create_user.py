@@ -11,6 +11,8 @@ from accounts import services
 from erp.exceptions import describe_validation_error
 from organizations import services as organization_services
 from organizations.models import Organization
+from rbac import services as rbac_services
+from rbac.models import Role
 
 
 class Command(BaseCommand):
@@ -27,7 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--superuser", action="store_true", help="Platform operator (implies --staff)")
         parser.add_argument("--staff", action="store_true", help="May sign in to the admin back office")
         parser.add_argument("--organization", help="Slug of an organization to add the user to")
-        parser.add_argument("--admin", action="store_true", help="With --organization: as its administrator")
+        parser.add_argument(
+            "--admin",
+            action="store_true",
+            help="With --organization: as its administrator (org_admin role), else member",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = None
@@ -52,8 +58,12 @@ class Command(BaseCommand):
                     is_staff=options["staff"] or options["superuser"],
                 )
                 if organization is not None:
-                    organization_services.membership_create(
-                        actor=None, organization=organization, user=user, is_admin=options["admin"]
+                    organization_services.membership_create(actor=None, organization=organization, user=user)
+                    role = Role.objects.get(
+                        organization__isnull=True, code="org_admin" if options["admin"] else "member"
+                    )
+                    rbac_services.role_assign(
+                        actor=None, organization=organization, user=user, role=role, reason="create_user"
                     )
         except ValidationError as error:
             raise CommandError(describe_validation_error(error)) from error

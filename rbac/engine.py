@@ -1,0 +1,347 @@
+"""The permission engine: what a user may do in an organization, computed once, cached, and turned into SQL.
+
+``effective_permissions(user, organization)`` flattens every assignment in force (with role inheritance) into, per
+permission, the scope it applies to: the whole organization or a set of department subtrees; plus the user's object
+grants. The result is cached per (user, organization) behind version counters that every change to roles,
+assignments, memberships, departments, grants or the user bumps, and memoised on the user object for the request, so
+a warm check costs no query. ``visible`` turns the same data into one SQL predicate for list queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from organizations.models import Organization
+
+logger = logging.getLogger("erp.security")
+ACTIONS = ("view", "add", "change", "delete")
+CACHE_SECONDS = 3600
+_Q = TypeVar("_Q", bound=models.QuerySet[Any])
+
+
+def permission_name(model: type[models.Model], action: str) -> str:
+    """``app_label.action_modelname``: the Django permission for a CRUD action on a model."""
+    return f"{model._meta.app_label}.{action}_{model._meta.model_name}"
+
+
+def permission_verb(permission: str) -> str:
+    """``view`` for ``organizations.view_department``: the part of the codename before the first underscore."""
+    return permission.split(".", 1)[-1].split("_", 1)[0]
+
+
+def record_denial(user: Any, organization: Any, permission: str) -> None:
+    """A refused call. The audit trail (security events) records these; until it exists they are logged."""
+    logger.info("permission denied: user=%s organization=%s permission=%s", user.pk, organization.pk, permission)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a permission applies: the whole organization, some department subtrees (by path), or nowhere."""
+
+    is_organization_wide: bool = False
+    department_paths: frozenset[str] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.is_organization_wide and not self.department_paths
+
+    def covers_path(self, path: str | None) -> bool:
+        if self.is_organization_wide:
+            return True
+        return path is not None and any(path.startswith(prefix) for prefix in self.department_paths)
+
+
+NOWHERE = Scope()
+EVERYWHERE = Scope(is_organization_wide=True)
+
+
+@dataclass(frozen=True)
+class EffectivePermissions:
+    """A user's permissions in one organization, as of ``computed_at`` and good until ``expires_at`` (epoch)."""
+
+    organization_id: int
+    is_member: bool
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    object_grants: dict[str, frozenset[int]] = field(default_factory=dict)
+    expires_at: float | None = None
+
+    def scope(self, permission: str) -> Scope:
+        return self.scopes.get(permission, NOWHERE) if self.is_member else NOWHERE
+
+    def granted_objects(self, permission: str) -> frozenset[int]:
+        return self.object_grants.get(permission, frozenset()) if self.is_member else frozenset()
+
+    def holds_anywhere(self, permission: str) -> bool:
+        return not self.scope(permission).is_empty or bool(self.granted_objects(permission))
+
+
+# --- Version counters ----------------------------------------------------------------------------------------------
+
+
+def _system_key() -> str:
+    return "rbac:version:system"
+
+
+def _organization_key(organization_id: int) -> str:
+    return f"rbac:version:organization:{organization_id}"
+
+
+def _user_key(user_id: int) -> str:
+    return f"rbac:version:user:{user_id}"
+
+
+def _bump(key: str) -> None:
+    cache.set(key, uuid.uuid4().hex, None)
+
+
+def bump_system() -> None:
+    """System roles changed: every organization's permissions are recomputed."""
+    _bump(_system_key())
+
+
+def bump_organization(organization_id: int | None) -> None:
+    if organization_id is None:
+        bump_system()
+    else:
+        _bump(_organization_key(organization_id))
+
+
+def bump_user(user_id: int) -> None:
+    _bump(_user_key(user_id))
+
+
+def _versions(user_id: int, organization_id: int) -> tuple[str, str, str]:
+    keys = (_system_key(), _organization_key(organization_id), _user_key(user_id))
+    found = cache.get_many(keys)
+    return tuple(str(found.get(key, "0")) for key in keys)  # type: ignore[return-value]
+
+
+# --- Computing ------------------------------------------------------------------------------------------------------
+
+
+def _role_closure(role_ids: Iterable[int], parents: Mapping[int, int | None]) -> dict[int, list[int]]:
+    """For each role, itself and its ancestors (nearest first); a corrupt loop stops at the first repeat."""
+    closure: dict[int, list[int]] = {}
+    for role_id in role_ids:
+        chain: list[int] = []
+        current: int | None = role_id
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = parents.get(current)
+        closure[role_id] = chain
+    return closure
+
+
+def _compute(user: User, organization_id: int) -> EffectivePermissions:
+    from organizations.models import Membership
+    from rbac.grants import shareable_models
+    from rbac.models import Role, RoleAssignment, RolePermission
+
+    if not Membership.objects.filter(user_id=user.pk, organization_id=organization_id, is_active=True).exists():
+        return EffectivePermissions(organization_id=organization_id, is_member=False, expires_at=_horizon(None))
+
+    now = timezone.now()
+    assignments = list(
+        RoleAssignment.objects.filter(organization_id=organization_id, user_id=user.pk, is_active=True)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        .filter(Q(department__isnull=True) | Q(department__deleted_at__isnull=True))
+        .values_list("role_id", "department__path", "valid_from", "valid_until")
+    )
+    # The result is good until the next moment an assignment starts or ends.
+    boundaries = [
+        moment for _role, _path, start, end in assignments for moment in (start, end) if moment and moment > now
+    ]
+    in_force = [(role_id, path) for role_id, path, start, _end in assignments if start is None or start <= now]
+
+    scopes: dict[str, Scope] = {}
+    if in_force:
+        parents = dict(Role.objects.available_in(organization_id).values_list("pk", "parent_id"))
+        closure = _role_closure({role_id for role_id, _path in in_force}, parents)
+        permissions_by_role: dict[int, set[str]] = defaultdict(set)
+        all_roles = {role_id for chain in closure.values() for role_id in chain}
+        for role_id, app_label, codename in RolePermission.objects.filter(role_id__in=all_roles).values_list(
+            "role_id", "permission__content_type__app_label", "permission__codename"
+        ):
+            permissions_by_role[role_id].add(f"{app_label}.{codename}")
+        wide: set[str] = set()
+        paths: dict[str, set[str]] = defaultdict(set)
+        for role_id, path in in_force:
+            for ancestor in closure[role_id]:
+                for permission in permissions_by_role[ancestor]:
+                    if path is None:
+                        wide.add(permission)
+                    else:
+                        paths[permission].add(path)
+        scopes = dict.fromkeys(wide, EVERYWHERE)
+        for permission, department_paths in paths.items():
+            if permission not in wide:
+                scopes[permission] = Scope(department_paths=frozenset(department_paths))
+
+    object_grants: dict[str, set[int]] = defaultdict(set)
+    for _model, user_grants, group_grants in shareable_models():
+        for grants, condition in ((user_grants, Q(user_id=user.pk)), (group_grants, Q(group__user=user.pk))):
+            rows = grants.objects.filter(condition, content_object__organization_id=organization_id).values_list(
+                "permission__content_type__app_label", "permission__codename", "content_object_id"
+            )
+            for app_label, codename, object_id in rows:
+                object_grants[f"{app_label}.{codename}"].add(object_id)
+
+    return EffectivePermissions(
+        organization_id=organization_id,
+        is_member=True,
+        scopes=scopes,
+        object_grants={permission: frozenset(ids) for permission, ids in object_grants.items()},
+        expires_at=_horizon(min(boundaries) if boundaries else None),
+    )
+
+
+def _horizon(boundary: Any) -> float:
+    limit = time.time() + CACHE_SECONDS
+    return min(limit, boundary.timestamp()) if boundary is not None else limit
+
+
+def effective_permissions(user: User | AnonymousUser, organization: Organization | int) -> EffectivePermissions:
+    """The user's permissions in the organization: memoised for the request, cached across requests."""
+    organization_id = organization if isinstance(organization, int) else organization.pk
+    if isinstance(user, AnonymousUser) or not user.is_active:
+        return EffectivePermissions(organization_id=organization_id, is_member=False)
+    versions = _versions(user.pk, organization_id)
+    memo: dict[tuple[int, tuple[str, ...]], EffectivePermissions] = user.__dict__.setdefault("_rbac_memo", {})
+    found = memo.get((organization_id, versions))
+    now = time.time()
+    if found is not None and (found.expires_at is None or found.expires_at > now):
+        return found
+    key = f"rbac:effective:{user.pk}:{organization_id}:{':'.join(versions)}"
+    found = cache.get(key)
+    if found is None or (found.expires_at is not None and found.expires_at <= now):
+        found = _compute(user, organization_id)
+        cache.set(key, found, max(1, int((found.expires_at or now + CACHE_SECONDS) - now)))
+    memo[(organization_id, versions)] = found
+    return found
+
+
+def member_organization_ids(user: User) -> list[int]:
+    """The organizations the user is an active member of (cached with the user's version)."""
+    from organizations.models import Membership
+
+    key = f"rbac:organizations:{user.pk}:{cache.get(_user_key(user.pk), '0')}"
+    found = cache.get(key)
+    if found is None:
+        found = list(
+            Membership.objects.filter(user_id=user.pk, is_active=True, organization__deleted_at__isnull=True)
+            .order_by("organization_id")
+            .values_list("organization_id", flat=True)
+        )
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+# --- Checking -------------------------------------------------------------------------------------------------------
+
+
+def scope_for(user: User | AnonymousUser, organization: Organization | int, permission: str) -> Scope:
+    if isinstance(user, AnonymousUser) or not user.is_active:
+        return NOWHERE
+    if user.is_superuser:
+        return EVERYWHERE
+    return effective_permissions(user, organization).scope(permission)
+
+
+def department_path_of(obj: models.Model) -> str | None:
+    """The department path an object is filed under, following the model's ``department_scope_lookup``."""
+    lookup = getattr(type(obj), "department_scope_lookup", None)
+    if lookup is None:
+        return None
+    value: Any = obj
+    for part in lookup.split("__"):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return str(value)
+
+
+def organization_id_of(obj: models.Model) -> int | None:
+    from organizations.models import Organization
+
+    if isinstance(obj, Organization):
+        return obj.pk
+    return getattr(obj, "organization_id", None)
+
+
+def has_perm(user: User | AnonymousUser, permission: str, obj: models.Model | None = None) -> bool:
+    """May the user use ``permission`` on ``obj`` (or, without an object, in at least one organization)?"""
+    if isinstance(user, AnonymousUser) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if obj is None:
+        return any(
+            effective_permissions(user, organization_id).holds_anywhere(permission)
+            for organization_id in member_organization_ids(user)
+        )
+    organization_id = organization_id_of(obj)
+    if organization_id is None:
+        return False
+    effective = effective_permissions(user, organization_id)
+    scope = effective.scope(permission)
+    if scope.is_organization_wide:
+        return True
+    if scope.department_paths and scope.covers_path(department_path_of(obj)):
+        return True
+    return obj.pk is not None and obj.pk in effective.granted_objects(permission)
+
+
+def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization | int, action: str) -> _Q:
+    """The rows of ``organization`` on which the user holds ``action``: ONE SQL statement.
+
+    Organization filter AND (the role scope — organization-wide, or a department subtree — OR an object grant).
+    When the scope is partial, the parts are UNIONed into one ``pk IN (…)`` subquery (an OR of subqueries would make
+    PostgreSQL scan the table); no id list is ever built in Python.
+    """
+    from rbac.grants import grant_models_for
+
+    model = queryset.model
+    queryset = queryset.filter(organization=organization)
+    if isinstance(user, AnonymousUser) or not user.is_active:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    permission = permission_name(model, action)
+    effective = effective_permissions(user, organization)
+    if not effective.is_member:
+        return queryset.none()
+    scope = effective.scope(permission)
+    if scope.is_organization_wide:
+        return queryset
+    parts: list[models.QuerySet[Any]] = []
+    lookup = getattr(model, "department_scope_lookup", None)
+    if scope.department_paths and lookup is not None:
+        subtree = Q()
+        for path in sorted(scope.department_paths):
+            subtree |= Q(**{f"{lookup}__startswith": path})
+        parts.append(model._base_manager.filter(subtree, organization=organization).order_by().values("pk"))
+    grant_models = grant_models_for(model)
+    if grant_models is not None and effective.granted_objects(permission):
+        app_label, codename = permission.split(".", 1)
+        granted = Q(permission__codename=codename, permission__content_type__app_label=app_label)
+        user_grants, group_grants = grant_models
+        parts.append(user_grants.objects.filter(granted, user_id=user.pk).order_by().values("content_object_id"))
+        parts.append(group_grants.objects.filter(granted, group__user=user.pk).order_by().values("content_object_id"))
+    if not parts:
+        return queryset.none()
+    first, *others = parts
+    return queryset.filter(pk__in=first.union(*others) if others else first)

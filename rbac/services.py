@@ -1,0 +1,300 @@
+"""State changes of roles, role assignments and object grants.
+
+No escalation: an actor can only put into a role, hand out through an assignment or share through a grant the
+permissions they hold themselves, where they hold them. System roles change only through superusers (or
+``sync_system_roles``). ``actor=None`` is code acting for the platform (migrations, commands run by operators).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts.models import Actor, User
+from erp.exceptions import ConflictError
+from organizations.models import Department, Membership, Organization
+from rbac import engine
+from rbac.grants import grant_models_for
+from rbac.models import Role, RoleAssignment, RolePermission
+
+ROLE_FIELDS = {"code", "name", "description", "parent"}
+ASSIGNMENT_FIELDS = {"department", "valid_from", "valid_until", "is_active", "reason"}
+
+
+def permission_label(permission: Permission) -> str:
+    return f"{permission.content_type.app_label}.{permission.codename}"
+
+
+def resolve_permissions(names: list[str]) -> list[Permission]:
+    """``app_label.codename`` strings to Permission rows; unknown names are a ValidationError naming them."""
+    wanted = set(names)
+    found: dict[str, Permission] = {}
+    malformed = sorted(name for name in wanted if name.count(".") != 1)
+    candidates = Permission.objects.select_related("content_type").filter(
+        codename__in={name.split(".", 1)[1] for name in wanted if name.count(".") == 1}
+    )
+    for permission in candidates:
+        label = permission_label(permission)
+        if label in wanted:
+            found[label] = permission
+    unknown = sorted((wanted - set(found)) | set(malformed))
+    if unknown:
+        raise ValidationError({"permissions": [f"Unknown permission: {name}." for name in unknown]}, code="unknown")
+    return [found[name] for name in sorted(found)]
+
+
+def role_permission_names(role: Role) -> set[str]:
+    """Every permission the role grants, its ancestors' included."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    current: Role | None = role
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        names |= {
+            f"{app_label}.{codename}"
+            for app_label, codename in RolePermission.objects.filter(role=current).values_list(
+                "permission__content_type__app_label", "permission__codename"
+            )
+        }
+        current = current.parent
+    return names
+
+
+def _require_holding(
+    actor: Actor, organization: Organization, permissions: set[str], department: Department | None = None
+) -> None:
+    """The actor must hold every permission organization-wide (or over ``department``'s subtree)."""
+    if actor is None or (isinstance(actor, User) and actor.is_superuser):
+        return
+    if not isinstance(actor, User):
+        raise PermissionDenied("Sign in first.")
+    missing = sorted(
+        permission
+        for permission in permissions
+        if not engine.scope_for(actor, organization, permission).covers_path(department.path if department else None)
+    )
+    if missing:
+        raise PermissionDenied(f"You cannot hand out permissions you do not hold here: {', '.join(missing)}.")
+
+
+def _require_superuser_for_system(actor: Actor, role: Role) -> None:
+    if role.is_system and actor is not None and not (isinstance(actor, User) and actor.is_superuser):
+        raise PermissionDenied("System roles can only be changed by platform operators.")
+
+
+# --- Roles -----------------------------------------------------------------------------------------------------------
+
+
+def _set_permissions(role: Role, permissions: list[Permission]) -> None:
+    wanted = {permission.pk for permission in permissions}
+    current = set(RolePermission.objects.filter(role=role).values_list("permission_id", flat=True))
+    for permission_id in sorted(wanted - current):
+        RolePermission.objects.create(role=role, permission_id=permission_id)
+    for link in RolePermission.objects.filter(role=role, permission_id__in=current - wanted):
+        link.delete()
+
+
+@transaction.atomic
+def role_create(
+    *,
+    actor: Actor,
+    organization: Organization,
+    code: str,
+    name: str,
+    permissions: list[Permission] | None = None,
+    **fields: Any,
+) -> Role:
+    """Create an organization's own role; the actor must hold every permission it would grant (inherited too)."""
+    role = Role(organization=organization, code=code, name=name, **_only(fields, ROLE_FIELDS))
+    role.stamp(actor)
+    role.full_clean()
+    granted = {permission_label(permission) for permission in permissions or []}
+    if role.parent is not None:
+        granted |= role_permission_names(role.parent)
+    _require_holding(actor, organization, granted)
+    role.save()
+    _set_permissions(role, permissions or [])
+    return role
+
+
+@transaction.atomic
+def role_update(
+    *, actor: Actor, role: Role, organization: Organization, permissions: list[Permission] | None = None, **fields: Any
+) -> Role:
+    """Change a role. System roles: superusers only. New permissions (own or inherited) must be held by the actor."""
+    role = Role.objects.select_for_update().get(pk=role.pk)
+    _require_superuser_for_system(actor, role)
+    before = role_permission_names(role)
+    for field, value in _only(fields, ROLE_FIELDS).items():
+        setattr(role, field, value)
+    role.stamp(actor)
+    role.full_clean()
+    after = {permission_label(permission) for permission in permissions} if permissions is not None else None
+    inherited = role_permission_names(role.parent) if role.parent is not None else set()
+    own = (
+        after
+        if after is not None
+        else {
+            f"{app_label}.{codename}"
+            for app_label, codename in RolePermission.objects.filter(role=role).values_list(
+                "permission__content_type__app_label", "permission__codename"
+            )
+        }
+    )
+    _require_holding(actor, organization, (own | inherited) - before)
+    role.save()
+    if permissions is not None:
+        _set_permissions(role, permissions)
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: Actor, role: Role) -> None:
+    """Delete a role that nobody holds and no role inherits from. System roles: superusers only."""
+    role = Role.objects.select_for_update().get(pk=role.pk)
+    _require_superuser_for_system(actor, role)
+    if role.assignments.filter(is_active=True).exists():
+        raise ConflictError("This role is assigned to people; revoke the assignments first.", code="role_in_use")
+    if role.children.exists():
+        raise ConflictError("Other roles inherit from this role; change their parent first.", code="role_has_children")
+    role.assignments.all().delete()
+    role.delete()
+
+
+# --- Assignments -----------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def role_assign(
+    *,
+    actor: Actor,
+    organization: Organization,
+    user: User,
+    role: Role,
+    department: Department | None = None,
+    valid_from: datetime.datetime | None = None,
+    valid_until: datetime.datetime | None = None,
+    reason: str = "",
+) -> RoleAssignment:
+    """Give a user a role in the organization (optionally for a department subtree and a period).
+
+    The user must be an active member; the same role twice for the same scope is a conflict; the actor must hold
+    every permission of the role over the assignment's scope.
+    """
+    assignment = RoleAssignment(
+        organization=organization,
+        user=user,
+        role=role,
+        department=department,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        reason=reason,
+        granted_by=actor if isinstance(actor, User) else None,
+    )
+    assignment.stamp(actor)
+    assignment.full_clean(validate_constraints=False)
+    duplicate = RoleAssignment.objects.filter(organization=organization, user=user, role=role, department=department)
+    if duplicate.exists():
+        raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
+    _require_holding(actor, organization, role_permission_names(role), department)
+    assignment.save()
+    return assignment
+
+
+@transaction.atomic
+def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields: Any) -> RoleAssignment:
+    """Change an assignment's scope, period, state or reason (the actor must be able to grant it in its new scope)."""
+    assignment = RoleAssignment.objects.select_for_update().select_related("role").get(pk=assignment.pk)
+    for field, value in _only(fields, ASSIGNMENT_FIELDS).items():
+        setattr(assignment, field, value)
+    assignment.stamp(actor)
+    assignment.full_clean(validate_constraints=False)
+    duplicate = RoleAssignment.objects.filter(
+        organization_id=assignment.organization_id,
+        user_id=assignment.user_id,
+        role_id=assignment.role_id,
+        department=assignment.department,
+    ).exclude(pk=assignment.pk)
+    if duplicate.exists():
+        raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
+    _require_holding(actor, assignment.organization, role_permission_names(assignment.role), assignment.department)
+    assignment.save()
+    return assignment
+
+
+@transaction.atomic
+def role_revoke(*, actor: Actor, assignment: RoleAssignment) -> None:
+    """Take a role away. Revoking needs the same standing as granting: no taking away what one could not give."""
+    _require_holding(actor, assignment.organization, role_permission_names(assignment.role), assignment.department)
+    assignment.delete()
+
+
+# --- Object grants ---------------------------------------------------------------------------------------------------
+
+
+def _grantee(user: User | None, group: Group | None, organization_id: int) -> User | Group:
+    if (user is None) == (group is None):
+        raise ValidationError("Grant to exactly one user or one group.", code="invalid")
+    if (
+        user is not None
+        and not Membership.objects.filter(user=user, organization_id=organization_id, is_active=True).exists()
+    ):
+        raise ValidationError({"user": "The user is not an active member of the organization."}, code="not_member")
+    return user if user is not None else group  # type: ignore[return-value]
+
+
+def _grant_permission(obj: models.Model, permission: str) -> str:
+    model = type(obj)
+    if grant_models_for(model) is None:
+        raise ValidationError({"permission": f"{model._meta.verbose_name} objects cannot be shared."}, code="invalid")
+    codenames = {
+        f"{model._meta.app_label}.{perm.codename}"
+        for perm in Permission.objects.filter(
+            content_type__app_label=model._meta.app_label, content_type__model=model._meta.model_name
+        )
+    }
+    if permission not in codenames:
+        raise ValidationError(
+            {"permission": f"{permission} is not a permission on {model._meta.verbose_name} objects."}, code="unknown"
+        )
+    return permission
+
+
+@transaction.atomic
+def object_grant(
+    *, actor: Actor, obj: models.Model, permission: str, user: User | None = None, group: Group | None = None
+) -> None:
+    """Give one user (an active member) or one group one permission on one object the actor may share."""
+    organization_id = engine.organization_id_of(obj)
+    assert organization_id is not None
+    grantee = _grantee(user, group, organization_id)
+    _grant_permission(obj, permission)
+    if actor is not None and not engine.has_perm(actor, permission, obj):
+        raise PermissionDenied(f"You cannot share a permission you do not hold on this object: {permission}.")
+    assign_perm(permission, grantee, obj)
+
+
+@transaction.atomic
+def object_revoke(
+    *, actor: Actor, obj: models.Model, permission: str, user: User | None = None, group: Group | None = None
+) -> None:
+    """Take back a grant (the actor must hold the permission on the object themselves)."""
+    grantee = user if user is not None else group
+    if grantee is None:
+        raise ValidationError("Revoke from one user or one group.", code="invalid")
+    _grant_permission(obj, permission)
+    if actor is not None and not engine.has_perm(actor, permission, obj):
+        raise PermissionDenied(f"You cannot revoke a permission you do not hold on this object: {permission}.")
+    remove_perm(permission, grantee, obj)
+
+
+def _only(fields: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"Cannot set {', '.join(sorted(unknown))}.")
+    return fields

@@ -1,0 +1,64 @@
+"""Helpers shared by the API tests: item URLs, the response bodies the API must return, and table snapshots."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import Model
+
+from organizations.models import Department, Membership
+
+
+def detail_url(collection_url: str, item: Model | int | str) -> str:
+    """The URL of one item of the collection at ``collection_url``, named by a model instance, a pk or a slug."""
+    key = item.pk if isinstance(item, Model) else item
+    return f"{collection_url}{key}/"
+
+
+def iso(moment: datetime.datetime) -> str:
+    """A moment as the API writes it: ISO 8601 in UTC, with a ``Z`` for the offset."""
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def page(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """A single page of a cursor-paginated list: exactly ``bodies``, with no next or previous link."""
+    return {"next": None, "previous": None, "results": list(bodies)}
+
+
+def error(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error body the API returns for every 4xx."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def invalid(fields: dict[str, Any]) -> dict[str, Any]:
+    """The error body of a 400 for input that is not valid, with these field errors."""
+    return error("invalid", "The request is not valid; see the field errors.", fields)
+
+
+NOT_FOUND = error("not_found", "Not found.")
+NOT_AUTHENTICATED = error("not_authenticated", "Authentication credentials were not provided.")
+MAY_NOT_CHANGE = error("permission_denied", "You may not change this organization's data.")
+
+
+def membership_body(membership: Membership) -> dict[str, Any]:
+    """What the API must return for ``membership``, as it is stored now."""
+    membership.refresh_from_db()
+    return {
+        "id": membership.pk,
+        "user": {"id": membership.user.pk, "email": membership.user.email, "full_name": membership.user.full_name},
+        "department": membership.department_id,
+        "job_title": membership.job_title,
+        "employee_number": membership.employee_number,
+        "is_active": membership.is_active,
+        "is_admin": membership.is_admin,
+        "joined_on": membership.joined_on.isoformat(),
+        "left_on": membership.left_on.isoformat() if membership.left_on else None,
+        "created_at": iso(membership.created_at),
+        "updated_at": iso(membership.updated_at),
+    }
+
+
+def department_rows() -> list[dict[str, Any]]:
+    """Every department of every organization, deleted ones included: what a denied call must leave untouched."""
+    return list(Department.all_objects.order_by("pk").values())

@@ -1,0 +1,45 @@
+import factory
+from django.contrib.auth.models import Permission
+from factory.django import DjangoModelFactory
+
+from rbac.models import Role, RoleAssignment, RolePermission
+from tests.accounts.factories import UserFactory
+from tests.organizations.factories import OrganizationFactory
+
+
+def permission(name: str) -> Permission:
+    app_label, codename = name.split(".", 1)
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+def system_role(code: str) -> Role:
+    return Role.objects.get(organization__isnull=True, code=code)
+
+
+class RoleFactory(DjangoModelFactory):
+    """An organization's own role; ``permissions=["app.codename", …]`` sets what it grants."""
+
+    class Meta:
+        model = Role
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"role_{n}")
+    name = factory.Sequence(lambda n: f"Role {n}")
+
+    @factory.post_generation
+    def permissions(self, create: bool, names: list[str] | None, **kwargs: object) -> None:
+        for name in names or []:
+            RolePermission.objects.create(role=self, permission=permission(name))
+
+
+class RoleAssignmentFactory(DjangoModelFactory):
+    """Assigns a role to a user who must already be an active member of the organization."""
+
+    class Meta:
+        model = RoleAssignment
+
+    organization = factory.LazyAttribute(lambda o: o.role.organization or OrganizationFactory())
+    user = factory.SubFactory(UserFactory)
+    role = factory.SubFactory(RoleFactory)
+    department = None
