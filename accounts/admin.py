@@ -6,14 +6,31 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts import services
 from accounts.models import User
-from erp.admin import ServiceAdmin, member_organization_ids
+from erp.admin import ServiceAdmin, rows_in_organizations
+from organizations.models import Membership
+from rbac import engine
+
+
+def memberships_in_scope(user: Any, permission: str) -> QuerySet[Membership]:
+    """Active memberships on which ``user`` holds ``permission``: every one of an organization where they hold it
+    organization-wide, the members of their departments' subtrees where they hold it for departments only."""
+    reach = Q()
+    for organization_id in engine.member_organization_ids(user):
+        scope = engine.scope_for(user, organization_id, permission)
+        if scope.is_organization_wide:
+            reach |= Q(organization_id=organization_id)
+        for path in sorted(scope.department_paths):
+            reach |= Q(organization_id=organization_id, department__path__startswith=path)
+    if not reach:
+        return Membership.objects.none()
+    return Membership.objects.filter(reach, is_active=True)
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -63,8 +80,24 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        # Staff see the people of their own organizations only.
-        return queryset.filter(memberships__organization__in=member_organization_ids(request)).distinct()
+        # Staff see the people of their own organizations: those whose membership the engine lets them view, and those
+        # they may view as accounts (accounts.view_user) in a whole organization or in their departments' subtrees.
+        memberships = rows_in_organizations(
+            Membership.objects.filter(is_active=True),
+            request.user,
+            lambda organization_id: Membership.objects.visible_to(request.user, organization_id, "view"),
+        )
+        people = (
+            memberships.order_by()
+            .values("user_id")
+            .union(memberships_in_scope(request.user, "accounts.view_user").order_by().values("user_id"))
+        )
+        return queryset.filter(pk__in=people)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # People are picked in forms (a department's manager, an assignment's holder) by whoever may see memberships;
+        # changing an account still needs accounts.change_user.
+        return super().has_view_permission(request, obj) or request.user.has_perm("organizations.view_membership")
 
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         if not change:
@@ -84,12 +117,16 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         return readonly
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # A staff member who could edit a superuser (email, password) could take over the platform operator's account.
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return super().has_change_permission(request, obj)
+        return self._may(request, "change", obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        return self._may(request, "delete", obj) and super().has_delete_permission(request, obj)
+
+    def _may(self, request: HttpRequest, action: str, obj: User | None) -> bool:
+        """For one account, staff need the permission where that person is a member; never on a superuser's account
+        (a staff member who could edit a superuser's email or password could take over the platform operator)."""
+        if obj is None or request.user.is_superuser:
+            return True
+        if obj.is_superuser:
             return False
-        return super().has_delete_permission(request, obj)
+        return memberships_in_scope(request.user, f"accounts.{action}_user").filter(user_id=obj.pk).exists()

@@ -1,23 +1,68 @@
-"""Admin plumbing shared by every context: writes through services, guards reported as messages, tenant scoping."""
+"""Admin plumbing shared by every context: writes through services, guards reported as messages, tenant scoping.
+
+For staff who are not superusers, what the admin shows and allows comes from the permission engine (``rbac.engine``):
+changelists, change forms, inlines, foreign-key choices and autocompletes list only the rows the user may view in
+their organizations, object pages ask ``user.has_perm(permission, obj)``, and every saved row is checked again, inside
+the transaction, against what the user may add or change.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db import router, transaction
+from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, router, transaction
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from erp.exceptions import ConflictError
+from rbac import engine
 
 
-def member_organization_ids(request: HttpRequest) -> QuerySet[Any]:
-    """The organizations a staff user belongs to, as a subquery (never an id list)."""
-    from organizations.models import Membership
+@contextmanager
+def refusals_as_messages() -> Iterator[None]:
+    """A service's own refusal (e.g. "you cannot hand out permissions you do not hold") is shown like its other guards.
 
-    return Membership.objects.filter(user_id=request.user.pk, is_active=True).values("organization_id")
+    Only around service calls: the admin's own permission checks still answer 403.
+    """
+    try:
+        yield
+    except PermissionDenied as error:
+        raise ValidationError(str(error) or "You are not allowed to do this.", code="permission_denied") from error
+
+
+def rows_in_organizations(queryset: QuerySet[Any], user: Any, rows_in: Callable[[int], QuerySet[Any]]) -> QuerySet[Any]:
+    """The rows of ``queryset`` that ``rows_in(organization_id)`` allows in any of the user's organizations.
+
+    One statement: the organizations' parts are UNIONed into a single ``pk IN (…)`` subquery — never an id list built
+    in Python, never an OR of subqueries.
+    """
+    parts = [
+        rows_in(organization_id).order_by().values("pk") for organization_id in engine.member_organization_ids(user)
+    ]
+    parts = [part for part in parts if not part.query.is_empty()]
+    if not parts:
+        return queryset.none()
+    first, *others = parts
+    return queryset.filter(pk__in=first.union(*others) if others else first)
+
+
+def limit_to_viewable(admin_site: admin.AdminSite, request: HttpRequest, model: type[models.Model], field: Any) -> Any:
+    """Restrict a relation's choices to the rows the related model's admin shows this user."""
+    if field is None or getattr(field, "queryset", None) is None or request.user.is_superuser:
+        return field
+    try:
+        related_admin = admin_site.get_model_admin(model)
+    except NotRegistered:
+        return field
+    field.queryset = field.queryset.filter(pk__in=related_admin.get_queryset(request).order_by().values("pk"))
+    return field
 
 
 class ServiceAdmin(admin.ModelAdmin):
@@ -67,21 +112,75 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 class OrganizationScopedAdmin(ServiceAdmin):
-    """Staff who are not superusers see and choose only rows of the organizations they belong to."""
+    """Staff who are not superusers see, choose and change only what the permission engine allows them.
 
-    organization_lookup = "organization"
-    scoped_foreign_keys: dict[str, str] = {}  # field name -> lookup of its organization
+    Superusers are platform operators and see every organization. Subclasses with rows that are not plain tenant rows
+    override two hooks: ``rows_in`` (the rows of one organization the user may act on) and ``has_object_permission``.
+    """
+
+    def rows_in(self, request: HttpRequest, organization_id: int, action: str) -> QuerySet[Any]:
+        """The rows of one organization on which the user holds ``action``: the model's ``visible_to`` entry point."""
+        return self.model._default_manager.visible_to(request.user, organization_id, action)
+
+    def has_object_permission(self, request: HttpRequest, action: str, obj: Any) -> bool:
+        permission = f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}"
+        return request.user.has_perm(permission, obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.organization_lookup}__in": member_organization_ids(request)})
+        return rows_in_organizations(
+            queryset, request.user, lambda organization_id: self.rows_in(request, organization_id, "view")
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self.has_object_permission(request, "view", obj) or self.has_object_permission(request, "change", obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self.has_object_permission(request, "change", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self.has_object_permission(request, "delete", obj)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and field.queryset is not None and not request.user.is_superuser:
-            lookup = self.scoped_foreign_keys.get(db_field.name)
-            if lookup is not None:
-                field.queryset = field.queryset.filter(**{f"{lookup}__in": member_organization_ids(request)})
-        return field
+        return limit_to_viewable(self.admin_site, request, db_field.remote_field.model, field)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return limit_to_viewable(self.admin_site, request, db_field.remote_field.model, field)
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if request.user.is_superuser:
+            return
+        # Write re-check, still inside the admin's transaction: the row as saved (a department moved under another
+        # parent, an assignment in another organization) must lie where the user may add or change rows; if not,
+        # PermissionDenied rolls the whole change back.
+        saved = self.model._default_manager.get(pk=form.instance.pk)
+        if not self.has_object_permission(request, "change" if change else "add", saved):
+            raise PermissionDenied
+
+
+class OrganizationScopedTabularInline(admin.TabularInline):
+    """An inline that lists only the rows the user may view (the same rule as ``OrganizationScopedAdmin``)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        manager: Any = self.model._default_manager
+        return rows_in_organizations(
+            queryset, request.user, lambda organization_id: manager.visible_to(request.user, organization_id, "view")
+        )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return limit_to_viewable(self.admin_site, request, db_field.remote_field.model, field)

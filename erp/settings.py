@@ -78,8 +78,6 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------------------------
 # The embedded default is a SQLite file; DATABASE_URL (postgres://user:password@host:port/name) selects PostgreSQL.
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
-# Each request is one transaction: a write that fails its permission re-check is rolled back whole.
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections rather than Django's psycopg pool: gunicorn runs sync workers that serve one request at a
     # time, so one kept-alive connection per worker is all a pool would give us, without a pool's idle connections per

@@ -3,19 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from erp.admin import OrganizationScopedAdmin
+from erp.admin import OrganizationScopedAdmin, OrganizationScopedTabularInline
 from organizations import services
 from organizations.models import Department, Membership, Organization
+from rbac import engine
 
 
 def _changes(form: ModelForm, fields: set[str]) -> dict[str, Any]:
     return {name: form.cleaned_data[name] for name in form.changed_data if name in fields}
 
 
-class DepartmentInline(admin.TabularInline):
+class DepartmentInline(OrganizationScopedTabularInline):
     model = Department
     fields = ("code", "name", "parent", "depth", "manager", "display_order")
     readonly_fields = fields
@@ -28,7 +30,7 @@ class DepartmentInline(admin.TabularInline):
         return False  # departments are created on their own page, where the tree rules are checked
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(OrganizationScopedTabularInline):
     model = Membership
     fields = ("user", "department", "job_title", "employee_number", "is_active", "joined_on")
     readonly_fields = fields
@@ -42,8 +44,11 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin):
-    organization_lookup = "pk"
-    scoped_foreign_keys = {"parent": "pk"}
+    """An organization's own row is seen by whoever holds ``view_organization`` in it, even for a department only.
+
+    Changing it (its settings apply to everything inside) needs ``change_organization`` for the whole organization.
+    """
+
     list_display = ["name", "slug", "code", "parent", "is_active", "currency_code", "time_zone"]
     list_filter = ["is_active", "currency_code"]
     search_fields = ["name", "slug", "code"]
@@ -66,6 +71,20 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     ]
     inlines = [DepartmentInline, MembershipInline]
 
+    def rows_in(self, request: HttpRequest, organization_id: int, action: str) -> QuerySet[Organization]:
+        if self._holds(request, organization_id, action):
+            return Organization.objects.filter(pk=organization_id)
+        return Organization.objects.none()
+
+    def has_object_permission(self, request: HttpRequest, action: str, obj: Any) -> bool:
+        return self._holds(request, obj.pk, action)
+
+    def _holds(self, request: HttpRequest, organization_id: int, action: str) -> bool:
+        permission = f"organizations.{action}_organization"
+        if action == "view":
+            return engine.effective_permissions(request.user, organization_id).holds_anywhere(permission)
+        return engine.scope_for(request.user, organization_id, permission).is_organization_wide
+
     def save_model(self, request: HttpRequest, obj: Organization, form: ModelForm, change: bool) -> None:
         if change:
             services.organization_update(
@@ -84,7 +103,6 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
 @admin.register(Department)
 class DepartmentAdmin(OrganizationScopedAdmin):
-    scoped_foreign_keys = {"organization": "pk", "parent": "organization"}
     list_display = ["indented_name", "code", "organization", "parent", "manager", "headcount_limit", "display_order"]
     # Related-only filters: a plain one would list every organization's name to staff scoped to their own.
     list_filter = [
@@ -126,7 +144,6 @@ class DepartmentAdmin(OrganizationScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
-    scoped_foreign_keys = {"organization": "pk", "department": "organization"}
     list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active"]
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active"]
     search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]

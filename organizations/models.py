@@ -246,6 +246,8 @@ class Department(SoftDeleteOrganizationOwnedModel):
                 name="department_org_path_idx",
                 opclasses=["int8_ops", "varchar_pattern_ops"],
             ),
+            # Pages are ordered by path; the pattern index above cannot serve the collation's order.
+            models.Index(fields=["organization", "path", "id"], name="department_org_path_order_idx"),
             models.Index(fields=["organization", "parent"], name="department_org_parent_idx"),
         ]
 

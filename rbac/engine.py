@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,7 +105,10 @@ def _user_key(user_id: int) -> str:
 
 
 def _bump(key: str) -> None:
+    """Move the counter now (this transaction sees its own change) and again at commit: a request that read the new
+    counter before the commit computed from the old rows, and must not keep what it cached under it."""
     cache.set(key, uuid.uuid4().hex, None)
+    transaction.on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
 
 
 def bump_system() -> None:
@@ -327,21 +330,52 @@ def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization
     scope = effective.scope(permission)
     if scope.is_organization_wide:
         return queryset
-    parts: list[models.QuerySet[Any]] = []
     lookup = getattr(model, "department_scope_lookup", None)
+    subtree = Q()
     if scope.department_paths and lookup is not None:
-        subtree = Q()
         for path in sorted(scope.department_paths):
             subtree |= Q(**{f"{lookup}__startswith": path})
-        parts.append(model._base_manager.filter(subtree, organization=organization).order_by().values("pk"))
+    grants: list[models.QuerySet[Any]] = []
     grant_models = grant_models_for(model)
     if grant_models is not None and effective.granted_objects(permission):
-        app_label, codename = permission.split(".", 1)
-        granted = Q(permission__codename=codename, permission__content_type__app_label=app_label)
+        permission_id = permission_pk(permission)
         user_grants, group_grants = grant_models
-        parts.append(user_grants.objects.filter(granted, user_id=user.pk).order_by().values("content_object_id"))
-        parts.append(group_grants.objects.filter(granted, group__user=user.pk).order_by().values("content_object_id"))
-    if not parts:
+        groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
+        grants.append(
+            user_grants.objects.filter(permission_id=permission_id, user_id=user.pk)
+            .order_by()
+            .values("content_object_id")
+        )
+        grants.append(
+            group_grants.objects.filter(permission_id=permission_id, group_id__in=groups)
+            .order_by()
+            .values("content_object_id")
+        )
+    if not subtree and not grants:
         return queryset.none()
+    if not grants:
+        return queryset.filter(subtree)  # a plain indexed prefix match: no subquery needed
+    parts = grants
+    if subtree:
+        parts = [model._base_manager.filter(subtree, organization=organization).order_by().values("pk"), *grants]
     first, *others = parts
-    return queryset.filter(pk__in=first.union(*others) if others else first)
+    return queryset.filter(pk__in=first.union(*others))
+
+
+def permission_pk(permission: str) -> int:
+    """The id of a permission row (``app_label.codename``), cached: it never changes once created."""
+    from django.contrib.auth.models import Permission
+
+    key = f"rbac:permission:{permission}"
+    found = cache.get(key)
+    if found is None:
+        app_label, codename = permission.split(".", 1)
+        found = Permission.objects.get(content_type__app_label=app_label, codename=codename).pk
+        cache.set(key, found, None)
+    return int(found)
+
+
+def user_groups_table() -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().groups.through

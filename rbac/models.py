@@ -165,11 +165,13 @@ class RoleAssignment(OrganizationOwnedModel):
                 fields=["organization", "user", "role"],
                 condition=Q(department__isnull=True),
                 name="role_assignment_unique_organization_wide",
+                violation_error_message="This person already has this role for this scope.",
             ),
             models.UniqueConstraint(
                 fields=["organization", "user", "role", "department"],
                 condition=Q(department__isnull=False),
                 name="role_assignment_unique_per_department",
+                violation_error_message="This person already has this role for this scope.",
             ),
             models.CheckConstraint(
                 condition=Q(valid_from__isnull=True)

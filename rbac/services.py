@@ -110,6 +110,7 @@ def role_create(
     **fields: Any,
 ) -> Role:
     """Create an organization's own role; the actor must hold every permission it would grant (inherited too)."""
+    _require_holding(actor, organization, {"rbac.add_role"})
     role = Role(organization=organization, code=code, name=name, **_only(fields, ROLE_FIELDS))
     role.stamp(actor)
     role.full_clean()
@@ -124,11 +125,19 @@ def role_create(
 
 @transaction.atomic
 def role_update(
-    *, actor: Actor, role: Role, organization: Organization, permissions: list[Permission] | None = None, **fields: Any
+    *,
+    actor: Actor,
+    role: Role,
+    organization: Organization | None = None,
+    permissions: list[Permission] | None = None,
+    **fields: Any,
 ) -> Role:
     """Change a role. System roles: superusers only. New permissions (own or inherited) must be held by the actor."""
     role = Role.objects.select_for_update().get(pk=role.pk)
     _require_superuser_for_system(actor, role)
+    organization = organization or role.organization
+    if organization is not None:
+        _require_holding(actor, organization, {"rbac.change_role"})
     before = role_permission_names(role)
     for field, value in _only(fields, ROLE_FIELDS).items():
         setattr(role, field, value)
@@ -146,7 +155,8 @@ def role_update(
             )
         }
     )
-    _require_holding(actor, organization, (own | inherited) - before)
+    if organization is not None:
+        _require_holding(actor, organization, (own | inherited) - before)
     role.save()
     if permissions is not None:
         _set_permissions(role, permissions)
@@ -158,6 +168,8 @@ def role_delete(*, actor: Actor, role: Role) -> None:
     """Delete a role that nobody holds and no role inherits from. System roles: superusers only."""
     role = Role.objects.select_for_update().get(pk=role.pk)
     _require_superuser_for_system(actor, role)
+    if role.organization is not None:
+        _require_holding(actor, role.organization, {"rbac.delete_role"})
     if role.assignments.filter(is_active=True).exists():
         raise ConflictError("This role is assigned to people; revoke the assignments first.", code="role_in_use")
     if role.children.exists():
@@ -179,6 +191,7 @@ def role_assign(
     department: Department | None = None,
     valid_from: datetime.datetime | None = None,
     valid_until: datetime.datetime | None = None,
+    is_active: bool = True,
     reason: str = "",
 ) -> RoleAssignment:
     """Give a user a role in the organization (optionally for a department subtree and a period).
@@ -193,6 +206,7 @@ def role_assign(
         department=department,
         valid_from=valid_from,
         valid_until=valid_until,
+        is_active=is_active,
         reason=reason,
         granted_by=actor if isinstance(actor, User) else None,
     )
@@ -201,7 +215,7 @@ def role_assign(
     duplicate = RoleAssignment.objects.filter(organization=organization, user=user, role=role, department=department)
     if duplicate.exists():
         raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
-    _require_holding(actor, organization, role_permission_names(role), department)
+    _require_holding(actor, organization, {"rbac.add_roleassignment", *role_permission_names(role)}, department)
     assignment.save()
     return assignment
 
@@ -222,7 +236,12 @@ def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields
     ).exclude(pk=assignment.pk)
     if duplicate.exists():
         raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
-    _require_holding(actor, assignment.organization, role_permission_names(assignment.role), assignment.department)
+    _require_holding(
+        actor,
+        assignment.organization,
+        {"rbac.change_roleassignment", *role_permission_names(assignment.role)},
+        assignment.department,
+    )
     assignment.save()
     return assignment
 
@@ -230,7 +249,12 @@ def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields
 @transaction.atomic
 def role_revoke(*, actor: Actor, assignment: RoleAssignment) -> None:
     """Take a role away. Revoking needs the same standing as granting: no taking away what one could not give."""
-    _require_holding(actor, assignment.organization, role_permission_names(assignment.role), assignment.department)
+    _require_holding(
+        actor,
+        assignment.organization,
+        {"rbac.delete_roleassignment", *role_permission_names(assignment.role)},
+        assignment.department,
+    )
     assignment.delete()
 
 

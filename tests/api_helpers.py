@@ -38,7 +38,12 @@ def invalid(fields: dict[str, Any]) -> dict[str, Any]:
 
 NOT_FOUND = error("not_found", "Not found.")
 NOT_AUTHENTICATED = error("not_authenticated", "Authentication credentials were not provided.")
-MAY_NOT_CHANGE = error("permission_denied", "You may not change this organization's data.")
+
+
+def lacks_permission(permission: str, *, on_object: bool = False) -> dict[str, Any]:
+    """The 403 body for a caller without ``permission`` in the organization, or on the object the URL names."""
+    where = "on this object" if on_object else "in this organization"
+    return error("permission_denied", f"You do not have the permission {permission} {where}.")
 
 
 def membership_body(membership: Membership) -> dict[str, Any]:
@@ -51,7 +56,6 @@ def membership_body(membership: Membership) -> dict[str, Any]:
         "job_title": membership.job_title,
         "employee_number": membership.employee_number,
         "is_active": membership.is_active,
-        "is_admin": membership.is_admin,
         "joined_on": membership.joined_on.isoformat(),
         "left_on": membership.left_on.isoformat() if membership.left_on else None,
         "created_at": iso(membership.created_at),

@@ -18,10 +18,14 @@ from accounts import services
 from accounts.api.serializers import (
     CsrfTokenSerializer,
     LoginInputSerializer,
+    MyPermissionsQuerySerializer,
+    MyPermissionsSerializer,
     PasswordChangeInputSerializer,
     ProfileSerializer,
 )
+from erp.api import access
 from erp.api.authentication import SessionAuthentication
+from rbac import explain
 
 
 @method_decorator(ensure_csrf_cookie, name="dispatch")
@@ -98,3 +102,32 @@ class PasswordChangeView(APIView):
         user = services.user_change_password(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
         update_session_auth_hash(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyPermissionsView(APIView):
+    """My effective permissions in one organization I belong to: ``GET /api/v1/me/permissions/?organization=slug``.
+
+    Per permission, the whole organization or the departments (with their subtrees) it applies to, and the objects
+    granted to me. An organization I am not an active member of is 404.
+    """
+
+    @extend_schema(parameters=[MyPermissionsQuerySerializer], responses=MyPermissionsSerializer)
+    def get(self, request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - {"organization"})
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        query = MyPermissionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        user = access.request_user(request)
+        organization = access.enter_organization(user, query.validated_data["organization"])
+        summary = explain.permission_summary(user=user, organization=organization)
+        body = {
+            "organization": organization.slug,
+            "is_superuser": summary.is_superuser,
+            "permissions": summary.permissions,
+            "object_grants": [
+                {"permission": permission, "object_ids": list(object_ids)}
+                for permission, object_ids in summary.object_grants
+            ],
+        }
+        return Response(MyPermissionsSerializer(body).data)

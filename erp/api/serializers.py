@@ -26,15 +26,19 @@ class OrganizationContextMixin:
 
 
 class OrganizationScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """An id that must name a row of the URL's organization; another organization's id reads as not found."""
+    """An id that must name a row of the URL's organization that the caller may see.
+
+    Another organization's id, or one the caller may not see, reads as not found.
+    """
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()
         assert queryset is not None, "declare the field's queryset"
         organization = self.context.get("organization")
-        if organization is None:
+        request = self.context.get("request")
+        if organization is None or request is None:
             return queryset.none()
-        return queryset.filter(organization=organization)
+        return queryset.visible_to(request.user, organization, "view")  # type: ignore[attr-defined]
 
 
 class OrganizationMemberField(serializers.PrimaryKeyRelatedField):

@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import views as account_views
 from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
+from rbac.api.views import ExplainViewSet, PermissionViewSet, RoleAssignmentViewSet, RoleViewSet
 
 account_router = SimpleRouter()
 account_router.register("organizations", OrganizationViewSet, basename="organization")
@@ -15,6 +16,10 @@ account_router.register("organizations", OrganizationViewSet, basename="organiza
 tenant_router = SimpleRouter()
 tenant_router.register("departments", DepartmentViewSet, basename="department")
 tenant_router.register("members", MembershipViewSet, basename="member")
+tenant_router.register("roles", RoleViewSet, basename="role")
+tenant_router.register("role-assignments", RoleAssignmentViewSet, basename="role-assignment")
+tenant_router.register("permissions", PermissionViewSet, basename="permission")
+tenant_router.register("explain", ExplainViewSet, basename="explain")
 
 app_name = "api"
 urlpatterns = [
@@ -23,6 +28,7 @@ urlpatterns = [
     path("auth/logout/", account_views.LogoutView.as_view(), name="auth-logout"),
     path("me/", account_views.MeView.as_view(), name="me"),
     path("me/password/", account_views.PasswordChangeView.as_view(), name="me-password"),
+    path("me/permissions/", account_views.MyPermissionsView.as_view(), name="me-permissions"),
     path("", include(account_router.urls)),
     path("organizations/<slug:organization_slug>/", include(tenant_router.urls)),
 ]

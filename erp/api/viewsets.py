@@ -4,7 +4,7 @@
 - Every action maps to a permission: GET → view, POST → add, PUT/PATCH → change, DELETE → delete, custom actions
   declare ``permission_action`` (a verb, or a full ``app.codename``), and ``action_permissions`` overrides the map.
 - Reads go through the model's ``visible_to(user, organization, "view")``: what the user may not see is 404; a visible
-  object the user may not change is 403. Creates and updates are re-checked after saving, inside the request's
+  object the user may not change is 403. Creates and updates are re-checked after saving, inside the write's
   transaction: a row that ends up outside what the user may write is refused and rolled back.
 - Subclasses declare ``queryset``, ``serializer_class`` and ``filterset_class``; they cannot override the methods
   that enforce this (``SEALED_METHODS``) and customise reads with ``scope_queryset`` instead.
@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.db.models import Model, QuerySet
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import exceptions, mixins, permissions, serializers, viewsets
 from rest_framework.request import Request
 
 from accounts.models import User
@@ -24,7 +25,15 @@ from erp.api import access
 from organizations.models import Organization
 from rbac import engine
 
-SEALED_METHODS = ("get_queryset", "get_object", "initial", "perform_create", "perform_update", "perform_destroy")
+SEALED_METHODS = (
+    "dispatch",
+    "get_queryset",
+    "get_object",
+    "initial",
+    "perform_create",
+    "perform_update",
+    "perform_destroy",
+)
 ACTION_VERBS = {
     "list": "view",
     "retrieve": "view",
@@ -57,11 +66,28 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
 
     def required_permission(self) -> str:
         """The permission this request needs, as ``app_label.codename``."""
-        action = self.action or ""
+        if self.action is None:  # the route has no handler for this method
+            raise exceptions.MethodNotAllowed(self.request.method or "")
+        action = self.action
         declared = self.action_permissions.get(action) or ACTION_VERBS.get(action) or self.permission_action
         if declared is None:
             raise ImproperlyConfigured(f"{type(self).__name__}.{action} must declare permission_action")
         return declared if "." in declared else engine.permission_name(self.model, declared)
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method in permissions.SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        # A write is one transaction, undone whole when the call ends in an error (a refused re-check included).
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            rolled_back = response.status_code >= 400
+            if rolled_back:
+                transaction.set_rollback(True)
+        if rolled_back and getattr(self, "organization", None) is not None:
+            # Permissions computed after the undone change (the re-check) may sit in the cache under the version that
+            # change bumped: move past it so that nobody reads them.
+            engine.bump_organization(self.organization.pk)
+        return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permission classes, throttles
@@ -122,11 +148,11 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
 
 
 class OrganizationScopedModelViewSet(
+    OrganizationScopedViewSet,  # first, so that its perform_* (re-check, services) win over the mixins' defaults
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    OrganizationScopedViewSet,
 ):
     """CRUD on an org-scoped model. Deletion goes through ``destroy_instance``, which subclasses point at a service."""

@@ -23,6 +23,7 @@ from organizations.api.serializers import (
 )
 from organizations.models import Department, Membership, Organization
 from rbac import engine
+from rbac.api.grants import ObjectGrantsMixin
 
 
 class OrganizationViewSet(
@@ -88,8 +89,11 @@ class OrganizationViewSet(
         ],
     ),
 )
-class DepartmentViewSet(OrganizationScopedModelViewSet):
-    """The organization's department tree. Deleting a department that still has sub-departments or members is 409."""
+class DepartmentViewSet(ObjectGrantsMixin, OrganizationScopedModelViewSet):
+    """The organization's department tree. Deleting a department that still has sub-departments or members is 409.
+
+    Departments can be shared: ``{id}/grants/`` lists and makes object grants, ``{id}/grants/revoke/`` takes them back.
+    """
 
     queryset = Department.objects.all()
     serializer_class = DepartmentSerializer

@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import User
 from organizations.models import Membership
+from rbac.models import RoleAssignment
 from tests.accounts.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,15 @@ def _no_password_in_the_environment(monkeypatch):
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def roles_of(email: str) -> list[tuple[str, str, int | None, bool]]:
+    """The role assignments of the person: organization, role code, department limit, whether in force."""
+    return list(
+        RoleAssignment.objects.filter(user__email=email)
+        .order_by("pk")
+        .values_list("organization__slug", "role__code", "department_id", "is_active")
+    )
 
 
 def _create_user(*arguments: str) -> str:
@@ -94,12 +104,12 @@ def test_create_user_as_organization_admin(organization):
 
     # then
     membership = Membership.objects.get()
-    assert (membership.organization, membership.user.email, membership.is_admin, membership.is_active) == (
+    assert (membership.organization, membership.user.email, membership.is_active) == (
         organization,
         "boss@example.com",
         True,
-        True,
     )
+    assert roles_of("boss@example.com") == [("acme", "org_admin", None, True)]
 
 
 def test_create_user_as_organization_member(organization):
@@ -108,11 +118,12 @@ def test_create_user_as_organization_member(organization):
 
     # then
     membership = Membership.objects.get()
-    assert (membership.organization, membership.user.email, membership.is_admin) == (
+    assert (membership.organization, membership.user.email, membership.is_active) == (
         organization,
         "clerk@example.com",
-        False,
+        True,
     )
+    assert roles_of("clerk@example.com") == [("acme", "member", None, True)]
 
 
 def test_create_user_without_password():

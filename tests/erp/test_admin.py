@@ -10,7 +10,9 @@ from django.urls import reverse
 from accounts.models import User
 from organizations.models import Department, Membership, Organization
 from tests.accounts.factories import PASSWORD, SuperuserFactory, UserFactory
+from tests.conftest import membership_of
 from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
+from tests.rbac.factories import RoleAssignmentFactory, RoleFactory, system_role
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +46,10 @@ def tenants(organization, other_organization) -> dict[str, Any]:
     }
 
 
-def _grant(user: User, *codenames: str) -> None:
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+def _give_role(user: User, organization: Organization, *permissions: str, department: Department | None = None) -> None:
+    """Give ``user`` (already a member) a role of the organization granting exactly ``permissions``."""
+    role = RoleFactory(organization=organization, permissions=list(permissions))
+    RoleAssignmentFactory(organization=organization, user=user, role=role, department=department)
 
 
 def _messages(response) -> list[str]:
@@ -425,9 +429,9 @@ def test_a_superuser_cannot_lock_themselves_out(admin_client, superuser, other_s
 
 @pytest.fixture
 def user_staff(organization) -> User:
-    """Staff allowed to manage the accounts of their organization's people."""
+    """Staff whose role lets them manage the accounts of their organization's people."""
     staff = MembershipFactory(organization=organization, user=UserFactory(is_staff=True)).user
-    _grant(staff, "view_user", "change_user", "delete_user")
+    _give_role(staff, organization, "accounts.view_user", "accounts.change_user", "accounts.delete_user")
     return staff
 
 
@@ -503,12 +507,7 @@ def test_staff_cannot_make_anyone_a_superuser_or_grant_permissions(user_staff, o
     colleague.refresh_from_db()
     user_staff.refresh_from_db()
     assert (colleague.is_superuser, user_staff.is_superuser) == (False, False)
-    assert colleague.user_permissions.count() == 0
-    assert set(user_staff.user_permissions.values_list("codename", flat=True)) == {
-        "view_user",
-        "change_user",
-        "delete_user",
-    }
+    assert (colleague.user_permissions.count(), user_staff.user_permissions.count()) == (0, 0)
 
 
 def test_staff_may_change_ordinary_colleagues(user_staff, organization):
@@ -563,11 +562,10 @@ def test_a_superuser_cannot_delete_themselves_through_the_admin(admin_client, su
 
 @pytest.fixture
 def acme_staff(organization, other_organization) -> User:
-    """Staff with view permissions, an active member of Acme and a former member of Globex."""
+    """Staff who are viewers in Acme, and former members of Globex whose viewer role there was never revoked."""
     staff = UserFactory(email="staff@example.com", is_staff=True)
-    MembershipFactory(organization=organization, user=staff)
-    MembershipFactory(organization=other_organization, user=staff, is_active=False)
-    _grant(staff, "view_organization", "view_department", "view_membership", "view_user")
+    MembershipFactory(organization=organization, user=staff, role="viewer")
+    MembershipFactory(organization=other_organization, user=staff, role="viewer", is_active=False)
     return staff
 
 
@@ -668,8 +666,8 @@ def test_staff_without_permissions_see_nothing(organization, tenants):
 def test_staff_cannot_create_a_department_in_another_organization(
     acme_staff, tenants, organization, other_organization
 ):
-    # given
-    _grant(acme_staff, "add_department")
+    # given: they may add departments in Acme
+    _give_role(acme_staff, organization, "organizations.add_department")
     data = _department_form(organization=other_organization.pk, code="X", name="Cross")
 
     # when
@@ -679,9 +677,9 @@ def test_staff_cannot_create_a_department_in_another_organization(
     assert errors["organization"] == ["Select a valid choice. That choice is not one of the available choices."]
 
 
-def test_staff_choose_parents_only_from_their_organizations(acme_staff, tenants):
+def test_staff_choose_parents_only_from_their_organizations(acme_staff, tenants, organization):
     # given
-    _grant(acme_staff, "add_department")
+    _give_role(acme_staff, organization, "organizations.add_department")
     client = _signed_in(acme_staff)
 
     # when
@@ -702,3 +700,285 @@ def test_an_organization_created_by_another_superuser_is_invisible_to_staff(staf
 
     # then
     assert "Initech" not in response.content.decode()
+
+
+# --- What staff see and may do comes from their roles -----------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(organization, other_organization) -> dict[str, Any]:
+    """Acme: HQ → SALES → EU and HQ → ENG, one member in EU and one in ENG; Globex: GHQ with a member."""
+    hq = DepartmentFactory(organization=organization, code="HQ", name="Headquarters")
+    sales = DepartmentFactory(parent=hq, code="SALES", name="Sales")
+    eu = DepartmentFactory(parent=sales, code="EU", name="Sales Europe")
+    eng = DepartmentFactory(parent=hq, code="ENG", name="Engineering")
+    globex_hq = DepartmentFactory(organization=other_organization, code="GHQ", name="Globex Headquarters")
+    return {
+        "HQ": hq,
+        "SALES": sales,
+        "EU": eu,
+        "ENG": eng,
+        "GHQ": globex_hq,
+        "eu_member": MembershipFactory(organization=organization, department=eu, user__email="eve@example.com"),
+        "eng_member": MembershipFactory(organization=organization, department=eng, user__email="ed@example.com"),
+        "globex_member": MembershipFactory(organization=other_organization, department=globex_hq),
+    }
+
+
+@pytest.fixture
+def sales_manager(organization, tree) -> User:
+    """Staff holding the system role ``manager`` for SALES and its sub-departments only."""
+    membership = MembershipFactory(
+        organization=organization, department=tree["SALES"], user__email="max@example.com", user__is_staff=True
+    )
+    RoleAssignmentFactory(
+        organization=organization, user=membership.user, role=system_role("manager"), department=tree["SALES"]
+    )
+    return membership.user
+
+
+@pytest.fixture
+def viewer_staff(organization, tree) -> User:
+    return MembershipFactory(organization=organization, role="viewer", user__is_staff=True).user
+
+
+def _rows(client: Client, model: str) -> list[int]:
+    response = client.get(reverse(f"admin:{model}_changelist"))
+    assert response.status_code == 200
+    return [obj.pk for obj in response.context["cl"].result_list]
+
+
+def _department_state() -> list[tuple]:
+    return list(
+        Department.all_objects.order_by("pk").values_list("organization_id", "code", "name", "parent_id", "path")
+    )
+
+
+def test_a_department_manager_sees_only_their_subtree(sales_manager, tree, organization):
+    # given
+    client = _signed_in(sales_manager)
+
+    # when
+    departments = _rows(client, "organizations_department")
+    memberships = _rows(client, "organizations_membership")
+    organizations = _rows(client, "organizations_organization")
+
+    # then
+    assert departments == [tree["SALES"].pk, tree["EU"].pk]
+    assert set(memberships) == {tree["eu_member"].pk, membership_of(sales_manager, organization).pk}
+    assert organizations == [organization.pk]
+
+
+def test_a_department_manager_chooses_only_from_their_subtree(sales_manager, tree, organization):
+    # given
+    client = _signed_in(sales_manager)
+
+    # when
+    form = client.get(reverse("admin:organizations_department_add")).context["adminform"].form
+    autocomplete = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "organizations", "model_name": "department", "field_name": "manager", "term": ""},
+    )
+
+    # then
+    assert list(form.fields["parent"].queryset) == [tree["SALES"], tree["EU"]]
+    assert list(form.fields["organization"].queryset) == [organization]
+    assert sorted(result["text"] for result in autocomplete.json()["results"]) == [
+        "eve@example.com",
+        "max@example.com",
+    ]
+
+
+def test_a_department_manager_opens_only_departments_of_their_subtree(sales_manager, tree):
+    # given
+    client = _signed_in(sales_manager)
+
+    # when
+    statuses = {
+        code: client.get(reverse("admin:organizations_department_change", args=[tree[code].pk])).status_code
+        for code in ("HQ", "SALES", "EU", "ENG", "GHQ")
+    }
+
+    # then: outside the subtree the department does not exist for them
+    assert statuses == {"HQ": 302, "SALES": 200, "EU": 200, "ENG": 302, "GHQ": 302}
+
+
+def test_a_department_manager_adds_a_department_inside_their_subtree(sales_manager, tree, organization):
+    # given
+    data = _department_form(organization=organization.pk, code="NORDIC", name="Nordics", parent=tree["SALES"].pk)
+
+    # when
+    response = _signed_in(sales_manager).post(reverse("admin:organizations_department_add"), data)
+
+    # then
+    assert response.status_code == 302
+    created = Department.objects.get(code="NORDIC")
+    assert (created.path, created.created_by) == ("HQ/SALES/NORDIC/", sales_manager)
+
+
+def test_a_department_manager_cannot_add_a_department_outside_their_subtree(sales_manager, tree, organization):
+    # given: no parent makes a root department, which lies outside SALES
+    before = _department_state()
+    data = _department_form(organization=organization.pk, code="ROGUE", name="Rogue")
+
+    # when
+    response = _signed_in(sales_manager).post(reverse("admin:organizations_department_add"), data)
+
+    # then: the saved row is checked again and the whole change rolled back
+    assert response.status_code == 403
+    assert _department_state() == before
+    assert LogEntry.objects.count() == 0
+
+
+def test_a_department_manager_cannot_move_a_department_out_of_their_subtree(sales_manager, tree):
+    # given
+    before = _department_state()
+    data = _department_form(code="EU", name="Sales Europe", parent=tree["ENG"].pk)
+
+    # when
+    response = _signed_in(sales_manager).post(
+        reverse("admin:organizations_department_change", args=[tree["EU"].pk]), data
+    )
+
+    # then: ENG is not a choice for them
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["parent"] == [
+        "Select a valid choice. That choice is not one of the available choices."
+    ]
+    assert _department_state() == before
+
+
+def test_a_department_manager_renames_a_department_of_their_subtree(sales_manager, tree):
+    # given
+    data = _department_form(code="EUROPE", name="Europe", parent=tree["SALES"].pk)
+
+    # when
+    response = _signed_in(sales_manager).post(
+        reverse("admin:organizations_department_change", args=[tree["EU"].pk]), data
+    )
+
+    # then
+    assert response.status_code == 302
+    tree["EU"].refresh_from_db()
+    assert (tree["EU"].code, tree["EU"].name, tree["EU"].path) == ("EUROPE", "Europe", "HQ/SALES/EUROPE/")
+
+
+def test_a_department_manager_cannot_change_their_organization(sales_manager, organization):
+    # given
+    url = reverse("admin:organizations_organization_change", args=[organization.pk])
+
+    # when
+    page = _signed_in(sales_manager).get(url)
+    post = _signed_in(sales_manager).post(url, {"name": "Taken over", "_save": "Save"})
+
+    # then: they see it read-only and cannot post
+    assert (page.status_code, page.context["has_change_permission"]) == (200, False)
+    assert post.status_code == 403
+    organization.refresh_from_db()
+    assert organization.name == "Acme"
+
+
+def test_the_organization_page_lists_only_the_departments_and_members_one_may_view(sales_manager, tree, organization):
+    # given / when
+    response = _signed_in(sales_manager).get(reverse("admin:organizations_organization_change", args=[organization.pk]))
+
+    # then
+    inlines = {
+        formset.opts.model._meta.model_name: formset.formset.queryset
+        for formset in response.context["inline_admin_formsets"]
+    }
+    assert list(inlines["department"]) == [tree["SALES"], tree["EU"]]
+    assert set(inlines["membership"]) == {tree["eu_member"], membership_of(sales_manager, organization)}
+
+
+def test_a_viewer_sees_everything_of_their_organization_read_only(viewer_staff, tree):
+    # given
+    client = _signed_in(viewer_staff)
+
+    # when
+    departments = _rows(client, "organizations_department")
+    page = client.get(reverse("admin:organizations_department_change", args=[tree["SALES"].pk]))
+
+    # then
+    assert departments == [tree[code].pk for code in ("HQ", "ENG", "SALES", "EU")]
+    assert (page.status_code, page.context["has_change_permission"], page.context["has_delete_permission"]) == (
+        200,
+        False,
+        False,
+    )
+
+
+def test_a_viewer_cannot_change_add_or_delete(viewer_staff, tree, organization):
+    # given
+    client = _signed_in(viewer_staff)
+    before = _department_state()
+    memberships = list(Membership.objects.order_by("pk").values_list("pk", "department_id", "is_active"))
+
+    # when
+    statuses = [
+        client.post(
+            reverse("admin:organizations_department_change", args=[tree["SALES"].pk]),
+            _department_form(code="SALES", name="Renamed", parent=tree["HQ"].pk),
+        ).status_code,
+        client.post(
+            reverse("admin:organizations_department_add"),
+            _department_form(organization=organization.pk, code="X", name="X"),
+        ).status_code,
+        client.post(
+            reverse("admin:organizations_department_delete", args=[tree["EU"].pk]), {"post": "yes"}
+        ).status_code,
+        client.post(
+            reverse("admin:organizations_membership_delete", args=[tree["eu_member"].pk]), {"post": "yes"}
+        ).status_code,
+    ]
+    bulk = client.post(
+        reverse("admin:organizations_department_changelist"),
+        {"action": "delete_selected", "_selected_action": [tree["EU"].pk], "post": "yes"},
+    )
+
+    # then
+    assert statuses == [403, 403, 403, 403]
+    assert bulk.status_code == 200  # the changelist again: they are not offered the delete action
+    assert _department_state() == before
+    assert list(Membership.objects.order_by("pk").values_list("pk", "department_id", "is_active")) == memberships
+    assert LogEntry.objects.count() == 0
+
+
+def test_an_organization_admin_of_acme_never_sees_globex(organization, tree):
+    # given
+    staff = MembershipFactory(organization=organization, role="org_admin", user__is_staff=True).user
+    client = _signed_in(staff)
+
+    # when
+    rows = {
+        model: _rows(client, model)
+        for model in ("organizations_organization", "organizations_department", "organizations_membership")
+    }
+    people = _rows(client, "accounts_user")
+    form = client.get(reverse("admin:organizations_membership_add")).context["adminform"].form
+
+    # then
+    assert rows["organizations_organization"] == [organization.pk]
+    assert tree["GHQ"].pk not in rows["organizations_department"]
+    assert set(rows["organizations_department"]) == {tree[code].pk for code in ("HQ", "SALES", "EU", "ENG")}
+    assert tree["globex_member"].pk not in rows["organizations_membership"]
+    assert tree["globex_member"].user_id not in people
+    assert list(form.fields["organization"].queryset) == [organization]
+    assert tree["GHQ"] not in form.fields["department"].queryset
+
+
+def test_an_organization_admin_cannot_post_into_globex(organization, other_organization, tree):
+    # given
+    staff = MembershipFactory(organization=organization, role="org_admin", user__is_staff=True).user
+    before = _department_state()
+
+    # when
+    errors = _refused_department_form(
+        _signed_in(staff),
+        _department_form(organization=other_organization.pk, code="X", name="X", parent=tree["GHQ"].pk),
+    )
+
+    # then
+    assert errors["organization"] == ["Select a valid choice. That choice is not one of the available choices."]
+    assert errors["parent"] == ["Select a valid choice. That choice is not one of the available choices."]
+    assert _department_state() == before

@@ -17,7 +17,15 @@ from django.test import Client
 from erp.api.exceptions import exception_handler
 from erp.exceptions import ConflictError
 from organizations.models import Membership
-from tests.api_helpers import MAY_NOT_CHANGE, NOT_AUTHENTICATED, NOT_FOUND, department_rows, detail_url, error, invalid
+from tests.api_helpers import (
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    department_rows,
+    detail_url,
+    error,
+    invalid,
+    lacks_permission,
+)
 from tests.organizations.factories import DepartmentFactory, MembershipFactory
 
 DEPARTMENTS = "/api/v1/organizations/acme/departments/"
@@ -123,7 +131,7 @@ def test_403_for_a_member_who_may_not_write(raw_client, member, department):
 
     response = raw_client(member).delete(detail_url(DEPARTMENTS, department))
 
-    assert_json_error(response, 403, MAY_NOT_CHANGE)
+    assert_json_error(response, 403, lacks_permission("organizations.delete_department", on_object=True))
     assert department_rows() == before
 
 

@@ -182,8 +182,9 @@ def test_ready_fails_when_redis_is_unreachable(client, settings):
     assert [result["status"] for name, result in body["checks"].items() if name != "cache"] == ["ok", "ok", "ok"]
 
 
-def test_ready_fails_when_free_disk_is_below_the_threshold(client, settings):
-    # given
+def test_ready_fails_when_free_disk_is_below_the_threshold(client, settings, tmp_path):
+    # given: a data directory that exists wherever the checkout lives (var/ is created on first use, not checked in)
+    settings.DATA_DIR = tmp_path
     settings.HEALTH_MIN_FREE_DISK_MB = 10**12
 
     # when
@@ -198,7 +199,7 @@ def test_ready_fails_when_free_disk_is_below_the_threshold(client, settings):
         r"CheckFailedError: (\d+) MB free, below the 1000000000000 MB threshold", body["checks"]["disk"]["detail"]
     )
     assert match is not None
-    assert abs(int(match.group(1)) - _free_mb(settings.DATA_DIR)) < 1024
+    assert abs(int(match.group(1)) - _free_mb(tmp_path)) < 1024
     assert [result["status"] for name, result in body["checks"].items() if name != "disk"] == ["ok", "ok", "ok"]
 
 

@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from organizations.models import Department, Membership
+from rbac.models import RoleAssignment
 from tests.accounts.factories import UserFactory
 from tests.api_helpers import (
-    MAY_NOT_CHANGE,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     detail_url,
     invalid,
+    lacks_permission,
     membership_body,
     page,
 )
@@ -31,6 +32,10 @@ def membership_rows() -> list[dict[str, Any]]:
 
 
 NUMBER_TAKEN = "Another member of this organization already has this employee number."
+MEMBER_FILTERS = (
+    "cursor, department, employee_number, format, is_active, joined_after, joined_before, ordering, page_size, "
+    "search, user"
+)
 
 
 @pytest.fixture
@@ -98,7 +103,6 @@ def test_member_reads_one_membership(client_for, member, people, sales):
         "job_title": "Sales Rep",
         "employee_number": "E-002",
         "is_active": True,
-        "is_admin": False,
         "joined_on": "2022-06-15",
         "left_on": None,
     }
@@ -121,7 +125,7 @@ def test_member_reads_one_membership(client_for, member, people, sales):
         ("search=E-00", ["bob", "alice"]),
         ("joined_before=2023-01-01&ordering=joined_on", ["carol", "alice", "bob"]),
         ("joined_before=2023-01-01&ordering=-employee_number", ["carol", "bob", "alice"]),
-        ("is_admin=false&joined_before=2023-01-01&ordering=created_at", ["alice", "bob", "carol"]),
+        ("joined_before=2023-01-01&ordering=created_at", ["alice", "bob", "carol"]),
     ],
 )
 def test_member_filters_searches_and_orders_memberships(client_for, member, people, department, sales, query, names):
@@ -133,11 +137,14 @@ def test_member_filters_searches_and_orders_memberships(client_for, member, peop
     assert [row["id"] for row in response.json()["results"]] == [people[name].pk for name in names]
 
 
-def test_member_filters_administrators(client_for, member, admin_member, people):
+def test_the_retired_administrator_filter_is_refused_not_ignored(client_for, member, admin_member, people):
+    # given: administrators are role holders now; memberships carry no administrator flag to filter on
+    # when
     response = client_for(member).get(f"{URL}?is_admin=true")
 
-    assert response.status_code == 200
-    assert response.json() == page(membership_body(own_membership(admin_member)))
+    # then: an unknown parameter, rather than a silently unfiltered list
+    assert response.status_code == 400
+    assert response.json() == invalid({"is_admin": [f"Unknown query parameter. Allowed: {MEMBER_FILTERS}."]})
 
 
 @pytest.mark.parametrize(
@@ -145,14 +152,9 @@ def test_member_filters_administrators(client_for, member, admin_member, people)
     [
         (
             "team=1",
-            {
-                "team": [
-                    "Unknown query parameter. Allowed: cursor, department, employee_number, format, is_active, "
-                    "is_admin, joined_after, joined_before, ordering, page_size, search, user."
-                ]
-            },
+            {"team": [f"Unknown query parameter. Allowed: {MEMBER_FILTERS}."]},
         ),
-        ("is_admin=maybe", {"is_admin": ["Must be a valid boolean."]}),
+        ("is_active=maybe", {"is_active": ["Must be a valid boolean."]}),
         ("joined_after=yesterday", {"joined_after": ["Enter a valid date."]}),
         ("department=HQ", {"department": ["Enter a whole number."]}),
         (
@@ -177,13 +179,21 @@ def non_member_calls(client: Any, membership: Membership) -> dict[str, Any]:
         "retrieve": lambda: client.get(detail_url(URL, membership)),
         "create": lambda: client.post(URL, {"user_email": "dave@example.com"}, format="json"),
         "update": lambda: client.put(detail_url(URL, membership), {"job_title": "Boss"}, format="json"),
-        "partial_update": lambda: client.patch(detail_url(URL, membership), {"is_admin": True}, format="json"),
+        "partial_update": lambda: client.patch(detail_url(URL, membership), {"is_active": False}, format="json"),
         "destroy": lambda: client.delete(detail_url(URL, membership)),
     }
 
 
 ACTIONS = ["list", "retrieve", "create", "update", "partial_update", "destroy"]
 WRITE_ACTIONS = ["create", "update", "partial_update", "destroy"]
+# Adding, changing and ending memberships all need organizations.manage_members: in the organization to add someone,
+# on the membership named in the URL otherwise.
+WRITE_REFUSALS = {
+    "create": lacks_permission("organizations.manage_members"),
+    "update": lacks_permission("organizations.manage_members", on_object=True),
+    "partial_update": lacks_permission("organizations.manage_members", on_object=True),
+    "destroy": lacks_permission("organizations.manage_members", on_object=True),
+}
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -217,7 +227,7 @@ def test_plain_member_cannot_write_and_nothing_changes(client_for, member, peopl
     response = non_member_calls(client_for(member), people["bob"])[action]()
 
     assert response.status_code == 403
-    assert response.json() == MAY_NOT_CHANGE
+    assert response.json() == WRITE_REFUSALS[action]
     assert membership_rows() == before
 
 
@@ -264,7 +274,6 @@ def test_admin_adds_a_member_by_email(client_for, admin_member, department, dave
         "job_title": "Analyst",
         "employee_number": "E-010",
         "is_active": True,
-        "is_admin": False,
         "joined_on": "2024-02-01",
         "left_on": None,
         "created_at": "",
@@ -283,18 +292,28 @@ def test_admin_adds_a_member_with_defaults(client_for, admin_member, dave):
         created.job_title,
         created.employee_number,
         created.is_active,
-        created.is_admin,
         created.joined_on,
         created.left_on,
-    ) == (None, "", None, True, False, timezone.localdate(), None)
+    ) == (None, "", None, True, timezone.localdate(), None)
 
 
 def test_member_of_another_organization_can_join_this_one_too(client_for, admin_member, outsider):
-    response = client_for(admin_member).post(URL, {"user_email": outsider.email, "is_admin": True}, format="json")
+    response = client_for(admin_member).post(URL, {"user_email": outsider.email}, format="json")
 
     assert response.status_code == 201, response.json()
     assert sorted(outsider.memberships.values_list("organization__slug", flat=True)) == ["acme", "globex"]
-    assert own_membership(outsider).is_admin is True
+    assert own_membership(outsider).is_active is True
+
+
+def test_an_administrator_flag_in_the_body_grants_no_role(client_for, admin_member, organization, dave):
+    # when: a client still sends the retired flag
+    response = client_for(admin_member).post(URL, {"user_email": "dave@example.com", "is_admin": True}, format="json")
+
+    # then: dave becomes a member, and nothing more: roles are given by role assignments only
+    assert response.status_code == 201, response.json()
+    assert "is_admin" not in response.json()
+    assert own_membership(dave).is_active is True
+    assert not RoleAssignment.objects.filter(user=dave).exists()
 
 
 def test_superuser_without_membership_adds_a_member(client_for, superuser, organization, dave):
@@ -345,10 +364,10 @@ def test_same_employee_number_in_another_organization_is_fine(client_for, admin_
             {"left_on": ["The leaving date cannot be before the joining date."]},
         ),
         (
-            {"user_email": "dave@example.com", "department": "HQ", "is_admin": "sometimes"},
+            {"user_email": "dave@example.com", "department": "HQ", "is_active": "sometimes"},
             {
                 "department": ["Incorrect type. Expected pk value, received str."],
-                "is_admin": ["Must be a valid boolean."],
+                "is_active": ["Must be a valid boolean."],
             },
         ),
     ],
@@ -404,18 +423,17 @@ def test_admin_changes_a_membership(client_for, admin_member, people, department
     # when
     response = client_for(admin_member).patch(
         detail_url(URL, people["bob"]),
-        {"department": department.pk, "job_title": "Head of Sales", "employee_number": "E-020", "is_admin": True},
+        {"department": department.pk, "job_title": "Head of Sales", "employee_number": "E-020"},
         format="json",
     )
 
     # then
     assert response.status_code == 200, response.json()
     bob = Membership.objects.get(pk=people["bob"].pk)
-    assert (bob.department, bob.job_title, bob.employee_number, bob.is_admin, bob.updated_by) == (
+    assert (bob.department, bob.job_title, bob.employee_number, bob.updated_by) == (
         department,
         "Head of Sales",
         "E-020",
-        True,
         admin_member,
     )
     assert response.json() == membership_body(bob)
@@ -510,7 +528,9 @@ def test_an_ended_member_can_no_longer_enter_the_organization(client_for, admin_
 
 # --- query counts -----------------------------------------------------------------------------------------------------
 
-LIST_QUERIES = 2  # the organization with the caller's access; one page of memberships joined with users, departments
+# The organization with the caller's access; the caller's permissions from a cold cache (membership, assignments in
+# force, roles, their permissions, user grants, group grants); one page of memberships joined with users, departments.
+LIST_QUERIES = 8
 
 
 @pytest.mark.parametrize("rows", [10, 200])

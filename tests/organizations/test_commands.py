@@ -11,6 +11,7 @@ from accounts.models import User
 from organizations import services
 from organizations.demo import DEMO_PASSWORD, SUPERUSER_PASSWORD
 from organizations.models import Department, Membership, Organization
+from rbac.models import RoleAssignment
 from tests.organizations.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,12 @@ def table_state() -> dict[str, list[tuple]]:
         "users": list(User.objects.order_by("pk").values_list("pk", "email", "is_superuser", "is_staff", "is_active")),
         "memberships": list(
             Membership.objects.order_by("pk").values_list(
-                "pk", "organization_id", "user_id", "department_id", "job_title", "is_admin", "is_active"
+                "pk", "organization_id", "user_id", "department_id", "job_title", "is_active"
+            )
+        ),
+        "role assignments": list(
+            RoleAssignment.objects.order_by("pk").values_list(
+                "pk", "organization_id", "user_id", "role_id", "department_id", "is_active", "valid_from", "valid_until"
             )
         ),
     }
@@ -173,20 +179,52 @@ def test_create_organization_needs_slug_code_and_name():
 LOGINS = (
     "Demo logins:\n"
     f"  admin@example.com        {SUPERUSER_PASSWORD:<22} superuser (platform operator)\n"
-    f"  alice@acme.example       {DEMO_PASSWORD:<22} administrator of acme\n"
-    f"  karl@acme.example        {DEMO_PASSWORD:<22} administrator of acme-labs\n"
-    f"  nina@globex.example      {DEMO_PASSWORD:<22} administrator of globex\n"
-    f"  bob@acme.example         {DEMO_PASSWORD:<22} member of acme (Finance)\n"
+    f"  alice@acme.example       {DEMO_PASSWORD:<22} Organization administrator (org_admin) in acme\n"
+    f"  bob@acme.example         {DEMO_PASSWORD:<22} Manager (manager) in Finance of acme\n"
+    f"  frank@acme.example       {DEMO_PASSWORD:<22} Member (member) in acme\n"
+    f"  judy@acme.example        {DEMO_PASSWORD:<22} Auditor (auditor) in acme\n"
+    f"  karl@acme.example        {DEMO_PASSWORD:<22} Organization administrator (org_admin) in acme-labs\n"
+    f"  nina@globex.example      {DEMO_PASSWORD:<22} Organization administrator (org_admin) in globex\n"
+    f"  sam@globex.example       {DEMO_PASSWORD:<22} Viewer (viewer) in globex\n"
 )
+CREATED_FIRST_TIME = "3 organizations, 17 departments, 20 users, 19 memberships, 19 role assignments"
+CREATED_NOTHING = "0 organizations, 0 departments, 0 users, 0 memberships, 0 role assignments"
+
+# organization, person, system role, department the role is limited to (managers: their department's subtree)
+DEMO_ROLES = {
+    ("acme", "alice@acme.example", "org_admin", None),
+    ("acme", "bob@acme.example", "manager", "FIN"),
+    ("acme", "carol@acme.example", "member", None),
+    ("acme", "dave@acme.example", "member", None),
+    ("acme", "erin@acme.example", "manager", "ENG"),
+    ("acme", "frank@acme.example", "member", None),
+    ("acme", "grace@acme.example", "member", None),
+    ("acme", "heidi@acme.example", "manager", "SALES"),
+    ("acme", "ivan@acme.example", "member", None),
+    ("acme", "judy@acme.example", "auditor", None),
+    ("acme-labs", "karl@acme.example", "org_admin", None),
+    ("acme-labs", "lena@acme.example", "member", None),
+    ("acme-labs", "mike@acme.example", "member", None),
+    ("globex", "nina@globex.example", "org_admin", None),
+    ("globex", "oscar@globex.example", "manager", "OPS"),
+    ("globex", "peggy@globex.example", "member", None),
+    ("globex", "quinn@globex.example", "manager", "HR"),
+    ("globex", "rita@globex.example", "member", None),
+    ("globex", "sam@globex.example", "viewer", None),
+}
+
+
+def demo_roles() -> set[tuple[str, str, str, str | None]]:
+    return set(
+        RoleAssignment.objects.values_list("organization__slug", "user__email", "role__code", "department__code")
+    )
 
 
 def test_seed_demo_creates_the_demo_data():
     # when
     output = run("seed_demo")
     # then
-    assert output == (
-        "Demo data ready (created now: 3 organizations, 17 departments, 20 users, 19 memberships).\n" + LOGINS
-    )
+    assert output == f"Demo data ready (created now: {CREATED_FIRST_TIME}).\n" + LOGINS
     assert dict(Organization.objects.values_list("slug", "parent__slug")) == {
         "acme": None,
         "acme-labs": "acme",
@@ -199,6 +237,7 @@ def test_seed_demo_creates_the_demo_data():
     }
     assert User.objects.count() == 20
     assert Membership.objects.filter(is_active=True).count() == 19
+    assert RoleAssignment.objects.filter(is_active=True, valid_from=None, valid_until=None).count() == 19
 
 
 def test_seed_demo_department_trees_are_three_levels_deep():
@@ -235,10 +274,12 @@ def test_seed_demo_people_and_managers():
     bob = User.objects.get(email="bob@acme.example")
     assert (bob.is_superuser, bob.is_staff) == (False, False)
     assert bob.check_password(DEMO_PASSWORD)
-    assert set(Membership.objects.filter(is_admin=True).values_list("organization__slug", "user__email")) == {
-        ("acme", "alice@acme.example"),
-        ("acme-labs", "karl@acme.example"),
-        ("globex", "nina@globex.example"),
+    assert demo_roles() == DEMO_ROLES
+    # the organization administrators, and only they, may use the back office
+    assert set(User.objects.filter(is_staff=True, is_superuser=False).values_list("email", flat=True)) == {
+        "alice@acme.example",
+        "karl@acme.example",
+        "nina@globex.example",
     }
     assert dict(Department.objects.filter(manager__isnull=False).values_list("code", "manager__email")) == {
         "HQ": "alice@acme.example",
@@ -266,12 +307,10 @@ def test_seed_demo_twice_creates_nothing_more():
     # when
     output = run("seed_demo")
     # then
-    assert output == (
-        "Demo data ready (created now: 0 organizations, 0 departments, 0 users, 0 memberships).\n" + LOGINS
-    )
+    assert output == f"Demo data ready (created now: {CREATED_NOTHING}).\n" + LOGINS
     assert table_state() == before
     assert (Organization.all_objects.count(), Department.all_objects.count()) == (3, 17)
-    assert (User.objects.count(), Membership.objects.count()) == (20, 19)
+    assert (User.objects.count(), Membership.objects.count(), RoleAssignment.objects.count()) == (20, 19, 19)
 
 
 def test_seed_demo_again_resets_the_demo_passwords_and_restores_a_deleted_organization():
@@ -285,11 +324,12 @@ def test_seed_demo_again_resets_the_demo_passwords_and_restores_a_deleted_organi
     # when
     output = run("seed_demo")
     # then
-    assert output.startswith("Demo data ready (created now: 0 organizations, 0 departments, 0 users, 0 memberships).\n")
+    assert output.startswith(f"Demo data ready (created now: {CREATED_NOTHING}).\n")
     bob.refresh_from_db()
     assert (bob.is_active, bob.check_password(DEMO_PASSWORD)) == (True, True)
     assert list(Organization.objects.values_list("slug", flat=True)) == ["acme", "acme-labs", "globex"]
     assert Organization.all_objects.count() == 3
+    assert demo_roles() == DEMO_ROLES
 
 
 def test_seed_demo_refuses_in_prod(settings):
@@ -301,7 +341,7 @@ def test_seed_demo_refuses_in_prod(settings):
     # then
     assert str(error.value) == "Refusing to load demo data with ERP_ENV=prod (use --force if you really mean it)."
     assert (Organization.all_objects.count(), Department.all_objects.count()) == (0, 0)
-    assert (User.objects.count(), Membership.objects.count()) == (0, 0)
+    assert (User.objects.count(), Membership.objects.count(), RoleAssignment.objects.count()) == (0, 0, 0)
 
 
 def test_seed_demo_in_prod_with_force(settings):
@@ -310,9 +350,7 @@ def test_seed_demo_in_prod_with_force(settings):
     # when
     output = run("seed_demo", "--force")
     # then
-    assert output.startswith(
-        "Demo data ready (created now: 3 organizations, 17 departments, 20 users, 19 memberships)."
-    )
+    assert output.startswith(f"Demo data ready (created now: {CREATED_FIRST_TIME}).\n")
     assert Organization.objects.count() == 3
 
 

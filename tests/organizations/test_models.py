@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from organizations.models import Department, Membership, Organization
+from rbac.models import RoleAssignment
 from tests.accounts.factories import UserFactory
 from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
 
@@ -727,7 +728,7 @@ def test_membership_defaults():
     # then
     membership.refresh_from_db()
     assert membership.is_active is True
-    assert membership.is_admin is False
+    assert not RoleAssignment.objects.filter(user=membership.user).exists()  # a membership alone grants no role
     assert membership.joined_on == timezone.localdate()
     assert membership.left_on is None
     assert membership.employee_number is None

@@ -67,7 +67,7 @@ def test_member_sees_only_the_organizations_of_their_active_memberships():
     acme = OrganizationFactory(slug="acme", name="Acme")
     labs = OrganizationFactory(slug="labs", name="Acme Labs", parent=acme)
     MembershipFactory(organization=acme, user=user)
-    MembershipFactory(organization=labs, user=user, is_admin=True)
+    MembershipFactory(organization=labs, user=user, role="org_admin")
     MembershipFactory(organization=OrganizationFactory(slug="former", name="Former"), user=user, is_active=False)
     MembershipFactory(organization=OrganizationFactory(slug="closed", name="Closed", is_active=False), user=user)
     gone = OrganizationFactory(slug="gone", name="Gone")
@@ -127,22 +127,22 @@ def test_organization_with_access_for_a_member(django_assert_num_queries):
         organization = organization_with_access(user=membership.user, slug="acme")
     # then
     assert organization is not None
-    assert (organization.pk, organization.is_member, organization.is_admin) == (membership.organization_id, True, False)
+    assert (organization.pk, organization.is_member) == (membership.organization_id, True)
 
 
-def test_organization_with_access_for_an_admin():
-    # given
-    membership = MembershipFactory(organization=OrganizationFactory(slug="acme"), is_admin=True)
+def test_organization_with_access_for_an_organization_admin():
+    # given: the org_admin role decides what the user may do inside, not whether they may enter
+    membership = MembershipFactory(organization=OrganizationFactory(slug="acme"), role="org_admin")
     # when
     organization = organization_with_access(user=membership.user, slug="acme")
     # then
     assert organization is not None
-    assert (organization.is_member, organization.is_admin) == (True, True)
+    assert (organization.pk, organization.is_member) == (membership.organization_id, True)
 
 
 def test_organization_with_access_ignores_an_ended_admin_membership():
-    # given
-    membership = MembershipFactory(organization=OrganizationFactory(slug="acme"), is_admin=True, is_active=False)
+    # given: the org_admin assignment outlives the membership
+    membership = MembershipFactory(organization=OrganizationFactory(slug="acme"), role="org_admin", is_active=False)
     # when / then
     assert organization_with_access(user=membership.user, slug="acme") is None
 
@@ -157,7 +157,7 @@ def test_organization_with_access_is_none_for_a_non_member():
 
 def test_organization_with_access_is_none_for_members_of_an_inactive_organization():
     # given
-    membership = MembershipFactory(organization=OrganizationFactory(slug="acme", is_active=False), is_admin=True)
+    membership = MembershipFactory(organization=OrganizationFactory(slug="acme", is_active=False), role="org_admin")
     # when / then
     assert organization_with_access(user=membership.user, slug="acme") is None
 
@@ -182,18 +182,20 @@ def test_organization_with_access_lets_a_superuser_in_without_membership():
     open_one = organization_with_access(user=superuser, slug="acme")
     closed_one = organization_with_access(user=superuser, slug="closed")
     # then
-    assert (open_one.pk, open_one.is_member, open_one.is_admin) == (acme.pk, False, False)
-    assert (closed_one.pk, closed_one.is_member, closed_one.is_admin) == (closed.pk, False, False)
+    assert (open_one.pk, open_one.is_member) == (acme.pk, False)
+    assert (closed_one.pk, closed_one.is_member) == (closed.pk, False)
 
 
-def test_organization_with_access_flags_a_superuser_who_is_also_an_admin():
+def test_organization_with_access_flags_a_superuser_who_is_also_a_member():
     # given
     superuser = SuperuserFactory()
-    MembershipFactory(organization=OrganizationFactory(slug="acme"), user=superuser, is_admin=True)
+    acme = OrganizationFactory(slug="acme")
+    MembershipFactory(organization=acme, user=superuser, role="org_admin")
     # when
     organization = organization_with_access(user=superuser, slug="acme")
     # then
-    assert (organization.is_member, organization.is_admin) == (True, True)
+    assert organization is not None
+    assert (organization.pk, organization.is_member) == (acme.pk, True)
 
 
 # --- department_tree -------------------------------------------------------------------------------------------------

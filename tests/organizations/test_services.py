@@ -765,7 +765,6 @@ def test_membership_create(acme, actor):
         department=department,
         job_title="Accountant",
         employee_number="E-7",
-        is_admin=True,
     )
     # then
     membership.refresh_from_db()
@@ -774,7 +773,7 @@ def test_membership_create(acme, actor):
         user.pk,
         department.pk,
     )
-    assert (membership.job_title, membership.employee_number, membership.is_admin) == ("Accountant", "E-7", True)
+    assert (membership.job_title, membership.employee_number) == ("Accountant", "E-7")
     assert (membership.is_active, membership.joined_on, membership.left_on) == (True, timezone.localdate(), None)
     assert (membership.created_by, membership.updated_by) == (actor, actor)
 
@@ -818,17 +817,34 @@ def test_membership_create_refuses_unknown_fields(acme):
     assert Membership.objects.count() == 0
 
 
+def test_membership_services_refuse_the_retired_administrator_flag(acme):
+    # given: administrators are role holders now (rbac), not memberships with a flag
+    membership = services.membership_create(actor=None, organization=acme, user=UserFactory())
+    before = list(Membership.objects.values())
+    # when / then
+    with pytest.raises(TypeError) as created:
+        services.membership_create(actor=None, organization=acme, user=UserFactory(), is_admin=True)
+    with pytest.raises(TypeError) as updated:
+        services.membership_update(actor=None, membership=membership, is_admin=True)
+    assert (str(created.value), str(updated.value)) == ("Cannot set is_admin on Membership.",) * 2
+    assert list(Membership.objects.values()) == before
+
+
 def test_membership_update(acme, actor, other_actor):
     # given
     membership = services.membership_create(actor=actor, organization=acme, user=UserFactory())
     department = services.department_create(actor=None, organization=acme, code="HQ", name="HQ")
     # when
     services.membership_update(
-        actor=other_actor, membership=membership, department=department, job_title="Head", is_admin=True
+        actor=other_actor, membership=membership, department=department, job_title="Head", employee_number="E-9"
     )
     # then
     membership.refresh_from_db()
-    assert (membership.department_id, membership.job_title, membership.is_admin) == (department.pk, "Head", True)
+    assert (membership.department_id, membership.job_title, membership.employee_number) == (
+        department.pk,
+        "Head",
+        "E-9",
+    )
     assert (membership.created_by, membership.updated_by) == (actor, other_actor)
 
 

@@ -1,0 +1,111 @@
+"""The tenant base viewset enforces the engine: 404 for the invisible, 403 for the forbidden, re-checks after saving."""
+
+import pytest
+from guardian.shortcuts import assign_perm
+
+from organizations.models import Department
+from tests.api_helpers import detail_url
+from tests.organizations.factories import DepartmentFactory, MembershipFactory
+from tests.rbac.factories import RoleAssignmentFactory, system_role
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/organizations/acme/departments/"
+
+
+@pytest.fixture
+def tree(organization):
+    hq = DepartmentFactory(organization=organization, code="HQ")
+    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
+    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
+    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
+    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
+
+
+@pytest.fixture
+def finance_manager(organization, tree):
+    user = MembershipFactory(organization=organization).user
+    RoleAssignmentFactory(organization=organization, user=user, role=system_role("manager"), department=tree["FIN"])
+    return user
+
+
+def rows():
+    return list(Department.all_objects.order_by("pk").values())
+
+
+def test_a_scoped_manager_lists_only_their_subtree(client_for, finance_manager):
+    response = client_for(finance_manager).get(URL)
+    assert sorted(row["code"] for row in response.json()["results"]) == ["AP", "FIN"]
+
+
+def test_an_invisible_object_is_404_and_a_visible_unchangeable_one_is_403(client_for, organization, tree):
+    viewer = MembershipFactory(organization=organization).user
+    assign_perm("organizations.view_department", viewer, tree["ENG"])
+    client = client_for(viewer)
+    before = rows()
+    assert client.get(detail_url(URL, tree["HQ"])).status_code == 404
+    assert client.patch(detail_url(URL, tree["HQ"]), {"name": "X"}, format="json").status_code == 404
+    response = client.patch(detail_url(URL, tree["ENG"]), {"name": "X"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert rows() == before
+
+
+def test_a_move_out_of_the_writable_scope_is_refused_and_rolled_back(client_for, finance_manager, tree):
+    # given: AP is inside the manager's FIN subtree; ENG is outside it
+    before = rows()
+    # when: the manager moves AP under ENG
+    response = client_for(finance_manager).patch(detail_url(URL, tree["AP"]), {"parent": tree["ENG"].pk}, format="json")
+    # then: ENG is not visible to them, so it cannot be named
+    assert response.status_code == 400
+    assert rows() == before
+
+
+def test_a_change_that_leaves_the_scope_is_rolled_back(client_for, organization, tree):
+    # given: a manager of FIN who can also see (not change) ENG through a grant
+    user = MembershipFactory(organization=organization).user
+    RoleAssignmentFactory(organization=organization, user=user, role=system_role("manager"), department=tree["FIN"])
+    assign_perm("organizations.view_department", user, tree["ENG"])
+    before = rows()
+    # when: they move AP (theirs) under ENG (visible to them, outside their scope)
+    response = client_for(user).patch(detail_url(URL, tree["AP"]), {"parent": tree["ENG"].pk}, format="json")
+    # then: the saved row would be outside what they may change: refused, and the move is undone
+    assert response.status_code == 403
+    assert (
+        response.json()["error"]["message"] == "The result would be outside what you may change in this organization."
+    )
+    assert rows() == before
+
+
+def test_a_create_outside_the_scope_is_refused_and_rolled_back(client_for, finance_manager, tree):
+    before = rows()
+    response = client_for(finance_manager).post(URL, {"code": "ROOT2", "name": "Another root"}, format="json")
+    assert response.status_code == 403
+    assert rows() == before
+
+
+def test_a_create_inside_the_scope_is_allowed(client_for, finance_manager, tree):
+    response = client_for(finance_manager).post(
+        URL, {"code": "AR", "name": "Receivables", "parent": tree["FIN"].pk}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert Department.objects.get(code="AR").path == "HQ/FIN/AR/"
+
+
+def test_superusers_reach_every_organization(client_for, superuser, tree):
+    response = client_for(superuser).get(URL)
+    assert sorted(row["code"] for row in response.json()["results"]) == ["AP", "ENG", "FIN", "HQ"]
+
+
+def test_permissions_computed_inside_a_refused_write_are_not_reused(client_for, organization, tree):
+    # given: the FIN manager who may see ENG; a refused move computes permissions after the (undone) change
+    user = MembershipFactory(organization=organization).user
+    RoleAssignmentFactory(organization=organization, user=user, role=system_role("manager"), department=tree["FIN"])
+    assign_perm("organizations.view_department", user, tree["ENG"])
+    client = client_for(user)
+    assert client.patch(detail_url(URL, tree["AP"]), {"parent": tree["ENG"].pk}, format="json").status_code == 403
+    # when: the next request asks about AP, which is still under FIN
+    response = client.get(detail_url(URL, tree["AP"]))
+    # then
+    assert response.status_code == 200
+    assert response.json()["path"] == "HQ/FIN/AP/"
