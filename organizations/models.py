@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts.models import validate_time_zone
+from erp.db.fields import PathField
 from erp.db.models import (
     ActorStampedModel,
     OrganizationOwnedModel,
@@ -214,7 +215,7 @@ class Department(SoftDeleteOrganizationOwnedModel):
     code = models.CharField(max_length=32, validators=[code_validator])
     name = models.CharField(max_length=200)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
-    path = models.CharField(max_length=1024, editable=False)
+    path = PathField(max_length=1024, editable=False)
     depth = models.PositiveSmallIntegerField(editable=False)
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_departments"
@@ -241,13 +242,8 @@ class Department(SoftDeleteOrganizationOwnedModel):
         ]
         indexes = [
             # LIKE 'prefix%' uses this index on PostgreSQL thanks to the pattern operator class.
-            models.Index(
-                fields=["organization", "path"],
-                name="department_org_path_idx",
-                opclasses=["int8_ops", "varchar_pattern_ops"],
-            ),
-            # Pages are ordered by path; the pattern index above cannot serve the collation's order.
-            models.Index(fields=["organization", "path", "id"], name="department_org_path_order_idx"),
+            # Serves subtree prefix matches and pages ordered by path alike (the path compares byte by byte).
+            models.Index(fields=["organization", "path", "id"], name="department_org_path_idx"),
             models.Index(fields=["organization", "parent"], name="department_org_parent_idx"),
         ]
 
