@@ -42,6 +42,16 @@ def department(organization) -> Department:
 
 
 @pytest.fixture
+def tree(organization) -> dict[str, Department]:
+    """Acme's departments HQ → FIN → AP and HQ → ENG, by code."""
+    hq = DepartmentFactory(organization=organization, code="HQ")
+    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
+    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
+    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
+    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
+
+
+@pytest.fixture
 def member(organization) -> User:
     """An active member holding the system role ``member`` (reads everything, changes nothing)."""
     return MembershipFactory(organization=organization, role="member").user

@@ -50,16 +50,6 @@ def new_member(organization) -> User:
 
 
 @pytest.fixture
-def tree(organization):
-    """HQ → FIN → AP, HQ → ENG."""
-    hq = DepartmentFactory(organization=organization, code="HQ")
-    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
-    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
-    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
-    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
-
-
-@pytest.fixture
 def finance_assigner(organization, tree) -> User:
     """A manager of FIN (and below) who may also hand out roles there."""
     assigner = RoleFactory(

@@ -81,16 +81,6 @@ def assignment_of(user: User, role: Role) -> RoleAssignment:
 
 
 @pytest.fixture
-def tree(organization):
-    """HQ → FIN → AP, HQ → ENG."""
-    hq = DepartmentFactory(organization=organization, code="HQ")
-    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
-    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
-    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
-    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
-
-
-@pytest.fixture
 def finance_manager(organization, tree) -> User:
     user = MembershipFactory(organization=organization).user
     RoleAssignmentFactory(organization=organization, user=user, role=system_role("manager"), department=tree["FIN"])

@@ -44,16 +44,6 @@ def grant_rows() -> list[tuple[str, Any, Any, int]]:
 
 
 @pytest.fixture
-def tree(organization):
-    """HQ → FIN → AP, HQ → ENG."""
-    hq = DepartmentFactory(organization=organization, code="HQ")
-    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
-    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
-    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
-    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
-
-
-@pytest.fixture
 def bare_member(organization) -> User:
     """A member without any role: sees nothing until something is shared with them."""
     return MembershipFactory(organization=organization).user

@@ -5,21 +5,12 @@ from guardian.shortcuts import assign_perm
 
 from organizations.models import Department
 from tests.api_helpers import detail_url
-from tests.organizations.factories import DepartmentFactory, MembershipFactory
+from tests.organizations.factories import MembershipFactory
 from tests.rbac.factories import RoleAssignmentFactory, system_role
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/organizations/acme/departments/"
-
-
-@pytest.fixture
-def tree(organization):
-    hq = DepartmentFactory(organization=organization, code="HQ")
-    fin = DepartmentFactory(organization=organization, parent=hq, code="FIN")
-    ap = DepartmentFactory(organization=organization, parent=fin, code="AP")
-    eng = DepartmentFactory(organization=organization, parent=hq, code="ENG")
-    return {"HQ": hq, "FIN": fin, "AP": ap, "ENG": eng}
 
 
 @pytest.fixture
