@@ -17,7 +17,7 @@ PYTHON ?= python3
 help:
 	@echo "make run       install uv if missing, sync, migrate, seed demo data and serve at http://$(HOST):$(PORT)"
 	@echo "make test      ruff, mypy and pytest with coverage on PostgreSQL and Redis"
-	@echo "make services  start PostgreSQL, Redis and Keycloak from compose.yaml (needs Docker)"
+	@echo "make services  start PostgreSQL and Redis from compose.yaml (needs Docker)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools

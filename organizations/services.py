@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
@@ -103,6 +105,15 @@ def organization_restore(*, actor: Actor, organization: Organization) -> Organiz
 # --- Departments -----------------------------------------------------------------------------------------------------
 
 
+def _require_department_change(actor: User, organization_id: int, department: Department | None) -> None:
+    from rbac import engine
+
+    scope = engine.scope_for(actor, organization_id, "organizations.change_department")
+    if not scope.covers_path(department.path if department is not None else None):
+        where = f"department {department.code}" if department is not None else "the top level of the tree"
+        raise PermissionDenied(f"You may not change {where}, so you cannot move departments there or away from it.")
+
+
 @transaction.atomic
 def department_create(*, actor: Actor, organization: Organization, code: str, name: str, **fields: Any) -> Department:
     """Create a department, at the root or under a parent of the same organization, within the depth limit."""
@@ -125,6 +136,14 @@ def department_update(*, actor: Actor, department: Department, **fields: Any) ->
     if "parent" in fields or "code" in fields:
         Organization.objects.select_for_update().filter(pk=department.organization_id).first()
     department = Department.objects.select_for_update().get(pk=department.pk)
+    new_parent_id = getattr(fields.get("parent"), "pk", None)
+    is_platform = actor is None or isinstance(actor, AnonymousUser) or actor.is_superuser
+    if "parent" in fields and new_parent_id != department.parent_id and not is_platform:
+        # A move changes the tree at both ends: the actor must be able to change the old and the new parent (the
+        # organization's root level needs an organization-wide permission). Otherwise a manager of a subtree could
+        # lift their own subtree out of the department it belongs to.
+        for parent in (department.parent, fields["parent"]):
+            _require_department_change(actor, department.organization_id, parent)  # type: ignore[arg-type]
     old_path, old_depth = department.path, department.depth
     _assign(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
     department.stamp(actor)

@@ -7,6 +7,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import views as account_views
+from erp.api.views import ApiRootView
 from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
 from rbac.api.views import ExplainViewSet, PermissionViewSet, RoleAssignmentViewSet, RoleViewSet
 
@@ -23,6 +24,7 @@ tenant_router.register("explain", ExplainViewSet, basename="explain")
 
 app_name = "api"
 urlpatterns = [
+    path("", ApiRootView.as_view(), name="root"),
     path("auth/csrf/", account_views.CsrfView.as_view(), name="auth-csrf"),
     path("auth/login/", account_views.LoginView.as_view(), name="auth-login"),
     path("auth/logout/", account_views.LogoutView.as_view(), name="auth-logout"),

@@ -44,3 +44,23 @@ def test_documentation_ui_assets_come_from_local_static_files(url):
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn.jsdelivr.net" not in html
     assert "unpkg.com" not in html
+    assert "fonts.googleapis.com" not in html
+
+
+@pytest.mark.django_db
+def test_the_api_root_links_the_entry_points():
+    response = Client().get("/api/v1/")
+    assert response.status_code == 200
+    assert response.json() == {
+        "auth": {
+            "csrf": "http://testserver/api/v1/auth/csrf/",
+            "login": "http://testserver/api/v1/auth/login/",
+            "logout": "http://testserver/api/v1/auth/logout/",
+        },
+        "me": "http://testserver/api/v1/me/",
+        "organizations": "http://testserver/api/v1/organizations/",
+        "organization_resources": "http://testserver/api/v1/organizations/{slug}/<resource>/",
+        "schema": "http://testserver/api/schema/",
+        "docs": "http://testserver/docs/",
+        "redoc": "http://testserver/redoc/",
+    }

@@ -52,7 +52,7 @@ def test_a_move_out_of_the_writable_scope_is_refused_and_rolled_back(client_for,
     assert rows() == before
 
 
-def test_a_change_that_leaves_the_scope_is_rolled_back(client_for, organization, tree):
+def test_a_move_under_a_department_one_may_only_see_is_refused(client_for, organization, tree):
     # given: a manager of FIN who can also see (not change) ENG through a grant
     user = MembershipFactory(organization=organization).user
     RoleAssignmentFactory(organization=organization, user=user, role=system_role("manager"), department=tree["FIN"])
@@ -60,10 +60,11 @@ def test_a_change_that_leaves_the_scope_is_rolled_back(client_for, organization,
     before = rows()
     # when: they move AP (theirs) under ENG (visible to them, outside their scope)
     response = client_for(user).patch(detail_url(URL, tree["AP"]), {"parent": tree["ENG"].pk}, format="json")
-    # then: the saved row would be outside what they may change: refused, and the move is undone
+    # then: ENG is not theirs to change, so nothing may be moved under it; nothing changed
     assert response.status_code == 403
     assert (
-        response.json()["error"]["message"] == "The result would be outside what you may change in this organization."
+        response.json()["error"]["message"]
+        == "You may not change department ENG, so you cannot move departments there or away from it."
     )
     assert rows() == before
 
@@ -100,3 +101,34 @@ def test_permissions_computed_inside_a_refused_write_are_not_reused(client_for, 
     # then
     assert response.status_code == 200
     assert response.json()["path"] == "HQ/FIN/AP/"
+
+
+@pytest.mark.parametrize(
+    ("moved", "new_parent", "message"),
+    [
+        ("FIN", None, "You may not change department HQ, so you cannot move departments there or away from it."),
+        (
+            "AP",
+            None,
+            "You may not change the top level of the tree, so you cannot move departments there or away from it.",
+        ),
+    ],
+    ids=["own-scope-root-to-top", "inside-scope-to-top"],
+)
+def test_a_scoped_manager_cannot_move_departments_across_the_edge_of_their_scope(
+    client_for, finance_manager, tree, moved, new_parent, message
+):
+    # given: bob manages FIN and below; HQ (FIN's parent) and the top level are not his
+    before = rows()
+    # when
+    response = client_for(finance_manager).patch(detail_url(URL, tree[moved]), {"parent": new_parent}, format="json")
+    # then
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == message
+    assert rows() == before
+
+
+def test_an_organization_wide_administrator_may_move_a_subtree_to_the_top(client_for, admin_member, tree):
+    response = client_for(admin_member).patch(detail_url(URL, tree["FIN"]), {"parent": None}, format="json")
+    assert response.status_code == 200
+    assert response.json()["path"] == "FIN/"
