@@ -131,7 +131,7 @@ class OrganizationQuerySet(models.QuerySet[_M]):
 
 
 class SoftDeleteOrganizationQuerySet(OrganizationQuerySet[_M], SoftDeleteQuerySet[_M]):  # type: ignore[override]
-    pass
+    """The organization entry points and the soft-delete filters together."""
 
 
 class OrganizationManager(models.Manager[_M]):

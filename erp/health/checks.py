@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 
 class CheckFailedError(Exception):
-    pass
+    """A dependency answered, but not as a healthy one would."""
 
 
 @dataclass(frozen=True)
