@@ -23,13 +23,13 @@ class _ForgetfulCache:
     """A cache that accepts writes and never returns them."""
 
     def set(self, *args, **kwargs) -> None:
-        pass
+        """Drops the value."""
 
     def get(self, *args, **kwargs) -> None:
         return None
 
     def delete(self, *args, **kwargs) -> None:
-        pass
+        """Nothing to delete."""
 
 
 class _UnreachableCache(_ForgetfulCache):
