@@ -151,16 +151,22 @@ def people() -> dict[str, Any]:
     }
 
 
-def timings(run: Callable[[], Any], repeat: int) -> tuple[float, float, int]:
-    run()  # warm: permission cache, plan cache, buffers
-    samples = []
-    rows = 0
+def timings(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, float, int]]:
+    """p50, p95 (ms) and row count of each query; the queries take turns so that drift on the machine hits all alike."""
+    for run in runs.values():
+        run()  # warm: permission cache, plan cache, buffers
+    samples: dict[str, list[float]] = {label: [] for label in runs}
+    rows: dict[str, int] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
-        rows = len(run())
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1], rows
+        for label, run in runs.items():
+            started = time.perf_counter()
+            rows[label] = len(run())
+            samples[label].append((time.perf_counter() - started) * 1000)
+    figures = {}
+    for label, taken in samples.items():
+        taken.sort()
+        figures[label] = (statistics.median(taken), taken[int(len(taken) * 0.95) - 1], rows[label])
+    return figures
 
 
 def main() -> None:
@@ -186,16 +192,17 @@ def main() -> None:
     def baseline() -> list[Any]:
         return list(Department.objects.filter(organization=organization).order_by("path", "pk")[:PAGE])
 
-    base_p50, base_p95, base_rows = timings(baseline, options.repeat)
-    print(f"{'query':<34} {'p50 ms':>8} {'p95 ms':>8} {'rows':>5} {'p95 / baseline':>15}")
-    print(f"{'organization filter only':<34} {base_p50:>8.2f} {base_p95:>8.2f} {base_rows:>5} {1.0:>15.2f}")
-    for label, user in world.items():
+    def page(user: Any) -> Callable[[], list[Any]]:
+        return lambda: list(Department.objects.visible_to(user, organization, "view").order_by("path", "pk")[:PAGE])
 
-        def page(user: Any = user) -> list[Any]:
-            return list(Department.objects.visible_to(user, organization, "view").order_by("path", "pk")[:PAGE])
-
-        p50, p95, rows = timings(page, options.repeat)
-        print(f"{'visible_to: ' + label:<34} {p50:>8.2f} {p95:>8.2f} {rows:>5} {p95 / base_p95:>15.2f}")
+    runs = {"organization filter only": baseline} | {
+        f"visible_to: {label}": page(user) for label, user in world.items()
+    }
+    figures = timings(runs, options.repeat)
+    base_p50, base_p95, _ = figures["organization filter only"]
+    print(f"{'query':<48} {'p50 ms':>7} {'p95 ms':>7} {'rows':>5} {'p50 / base':>11} {'p95 / base':>11}")
+    for label, (p50, p95, rows) in figures.items():
+        print(f"{label:<48} {p50:>7.2f} {p95:>7.2f} {rows:>5} {p50 / base_p50:>11.2f} {p95 / base_p95:>11.2f}")
 
 
 if __name__ == "__main__":

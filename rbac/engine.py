@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -348,23 +349,22 @@ def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization
     if grant_models is not None and granted:
         permission_id = permission_pk(permission)
         user_grants, group_grants = grant_models
-        groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
-        by_user = user_grants.objects.filter(permission_id=permission_id, user_id=user.pk)
+        # Many grants: probe the grants row by row while walking the page's index order (the page stops after a few
+        # dozen matches) rather than hashing every granted id and sorting. A scalar ``(SELECT … LIMIT 1)`` stays a
+        # per-row index probe; an EXISTS would be pulled up into a semi-join, which brings the hash and sort back.
+        dense = granted > DENSE_GRANTS
+        row = {"content_object_id": OuterRef("pk")} if dense else {}
+        by_user = user_grants.objects.filter(permission_id=permission_id, user_id=user.pk, **row)
         # Group grants are looked up only when some exist for this user (the cached data says so).
-        by_group = (
-            group_grants.objects.filter(permission_id=permission_id, group_id__in=groups)
-            if permission in effective.group_granted
-            else None
-        )
-        if granted > DENSE_GRANTS:
-            # Many grants: probing the grants row by row while walking the page's index order (the page stops after
-            # a few dozen matches) beats hashing every granted id and sorting. Both probes stay in the predicate even
-            # without group grants: a lone EXISTS is planned as a semi-join, which brings the hash and sort back.
-            by_group = group_grants.objects.filter(permission_id=permission_id, group_id__in=groups)
-            dense = Exists(by_user.filter(content_object_id=OuterRef("pk"))) | Exists(
-                by_group.filter(content_object_id=OuterRef("pk"))
-            )
-            return queryset.filter(subtree | dense if subtree else dense)
+        by_group = None
+        if permission in effective.group_granted:
+            groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
+            by_group = group_grants.objects.filter(permission_id=permission_id, group_id__in=groups, **row)
+        if dense:
+            probes = Q(IsNull(Subquery(by_user.values("pk")[:1]), False))
+            if by_group is not None:
+                probes |= Q(IsNull(Subquery(by_group.values("pk")[:1]), False))
+            return queryset.filter(subtree | probes if subtree else probes)
         grants.append(by_user.order_by().values("content_object_id"))
         if by_group is not None:
             grants.append(by_group.order_by().values("content_object_id"))
