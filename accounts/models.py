@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from audit.history import AuditHistory
+
 
 def validate_time_zone(value: str) -> None:
     if value not in available_timezones():
@@ -66,6 +68,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = ["full_name"]
+
+    # The password hash is never copied into history; sign-ins are security events, not versions.
+    history = AuditHistory(excluded_fields=["last_login"])
 
     class Meta:
         ordering = ["email"]

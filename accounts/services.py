@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Actor, User
+from audit.events import record_event
+from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 
 PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
@@ -102,4 +104,5 @@ def user_change_password(*, user: User, current_password: str, new_password: str
         raise ValidationError({"new_password": error.messages}) from error
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
+    record_event(SecurityEventKind.PASSWORD_CHANGED, actor=user, target_user=user)
     return user

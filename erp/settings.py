@@ -41,14 +41,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "simple_history",
     "erp.health",
     "accounts",
     "organizations",
     "rbac",
+    "audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,6 +144,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- Audit ----------------------------------------------------------------------------------------------------------
+# Proxies whose X-Forwarded-For is believed when recording the client address of a change or event.
+AUDIT_TRUSTED_PROXIES = env.list("AUDIT_TRUSTED_PROXIES", default=[])
+# History is kept through the audit context, never through simple-history's thread-local request middleware.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Internationalisation -------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

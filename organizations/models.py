@@ -14,6 +14,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts.models import validate_time_zone
+from audit.history import AuditHistory
 from erp.db.fields import PathField
 from erp.db.models import (
     ActorStampedModel,
@@ -76,6 +77,8 @@ class Organization(ActorStampedModel, SoftDeleteModel):
     history_retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)], help_text="Empty keeps history forever."
     )
+
+    history = AuditHistory()
 
     class Meta:
         ordering = ["name"]
@@ -227,6 +230,7 @@ class Department(SoftDeleteOrganizationOwnedModel):
 
     objects: ClassVar[DepartmentManager] = DepartmentManager()
     all_objects: ClassVar[AllDepartmentsManager] = AllDepartmentsManager()  # type: ignore[assignment]
+    history = AuditHistory()
 
     class Meta:
         ordering = ["organization_id", "path"]
@@ -323,6 +327,8 @@ class Membership(OrganizationOwnedModel):
 
     department_scope_lookup = "department__path"
 
+    history = AuditHistory()
+
     class Meta:
         ordering = ["organization_id", "pk"]
         permissions = [("manage_members", "Add members to the organization and change their memberships")]
@@ -375,8 +381,13 @@ class DepartmentUserObjectPermission(UserObjectPermissionBase):
 
     content_object = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="user_grants")
 
+    history = AuditHistory()
+
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "department grant to a user"
+
+    def audit_organization_id(self) -> int | None:
+        return self.content_object.organization_id
 
 
 class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
@@ -384,5 +395,10 @@ class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
 
     content_object = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="group_grants")
 
+    history = AuditHistory()
+
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "department grant to a group"
+
+    def audit_organization_id(self) -> int | None:
+        return self.content_object.organization_id

@@ -17,6 +17,9 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from accounts.models import Actor, User
+from audit.events import record_event
+from audit.history import changed_fields, record_bulk
+from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 from organizations.models import Department, Membership, Organization
 
@@ -157,6 +160,11 @@ def department_update(*, actor: Actor, department: Department, **fields: Any) ->
             path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
             depth=F("depth") + (new_depth - old_depth),
         )
+        # The subtree moved in one statement; its versions go in one more (never a silent bulk update).
+        moved = Department.objects.filter(
+            organization_id=department.organization_id, path__startswith=new_path
+        ).exclude(pk=department.pk)
+        record_bulk(list(moved), fields=["path", "depth"])
     department.path, department.depth = new_path, new_depth
     department.save()
     return department
@@ -187,7 +195,9 @@ def department_restore(*, actor: Actor, department: Department) -> Department:
     department.full_clean(exclude=["path", "depth"])
     department.path = department.own_path
     department.depth = department.parent.depth + 1 if department.parent is not None else 1
+    department.skip_history_when_saving = True  # type: ignore[attr-defined]  # the restore below is the one version
     department.save(update_fields=["path", "depth"])
+    del department.skip_history_when_saving  # type: ignore[attr-defined]
     department.mark_restored(actor=actor)
     return department
 
@@ -203,6 +213,7 @@ def membership_create(*, actor: Actor, organization: Organization, user: User, *
     membership.stamp(actor)
     membership.full_clean()
     membership.save()
+    _membership_event(SecurityEventKind.MEMBERSHIP_ADDED, actor, membership, sorted(fields))
     return membership
 
 
@@ -210,13 +221,30 @@ def membership_create(*, actor: Actor, organization: Organization, user: User, *
 def membership_update(*, actor: Actor, membership: Membership, **fields: Any) -> Membership:
     """Change a member's department, title, number, state or dates."""
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    was_active = membership.is_active
     _assign(membership, fields, MEMBERSHIP_FIELDS)
     if "is_active" in fields and fields["is_active"] and "left_on" not in fields:
         membership.left_on = None
     membership.stamp(actor)
     membership.full_clean()
+    changed = changed_fields(membership)
     membership.save()
+    if changed:
+        ended = was_active and not membership.is_active
+        kind = SecurityEventKind.MEMBERSHIP_REMOVED if ended else SecurityEventKind.MEMBERSHIP_CHANGED
+        _membership_event(kind, actor, membership, changed)
     return membership
+
+
+def _membership_event(kind: str, actor: Actor, membership: Membership, fields: list[str]) -> None:
+    record_event(
+        kind,
+        organization=membership.organization_id,
+        actor=actor if isinstance(actor, User) else None,
+        target_user=membership.user_id,
+        obj=membership,
+        data={"fields": fields, "is_active": membership.is_active},
+    )
 
 
 @transaction.atomic

@@ -9,7 +9,6 @@ a warm check costs no query. ``visible`` turns the same data into one SQL predic
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections import defaultdict
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from accounts.models import User
     from organizations.models import Organization
 
-logger = logging.getLogger("erp.security")
 ACTIONS = ("view", "add", "change", "delete")
 CACHE_SECONDS = 3600
 # Above this many object grants for one permission, visible() probes the grants per row instead of hashing their ids.
@@ -44,11 +42,6 @@ def permission_name(model: type[models.Model], action: str) -> str:
 def permission_verb(permission: str) -> str:
     """``view`` for ``organizations.view_department``: the part of the codename before the first underscore."""
     return permission.split(".", 1)[-1].split("_", 1)[0]
-
-
-def record_denial(user: Any, organization: Any, permission: str) -> None:
-    """A refused call. The audit trail (security events) records these; until it exists they are logged."""
-    logger.info("permission denied: user=%s organization=%s permission=%s", user.pk, organization.pk, permission)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.history import AuditHistory
 from erp.db.models import ActorStampedModel, OrganizationOwnedModel, OrganizationQuerySet
 from organizations.models import code_validator
 
@@ -54,6 +55,7 @@ class Role(ActorStampedModel):
     is_system = models.BooleanField(default=False, editable=False)
 
     objects = RoleQuerySet.as_manager()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["code"]
@@ -108,11 +110,16 @@ class RolePermission(models.Model):
     role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="role_permissions")
     permission = models.ForeignKey(Permission, on_delete=models.CASCADE, related_name="+")
 
+    history = AuditHistory()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["role", "permission"], name="role_permission_unique")]
 
     def __str__(self) -> str:
         return f"{self.role.code}: {self.permission.codename}"
+
+    def audit_organization_id(self) -> int | None:
+        return self.role.organization_id
 
 
 class RoleAssignmentQuerySet(OrganizationQuerySet["RoleAssignment"]):
@@ -155,6 +162,7 @@ class RoleAssignment(OrganizationOwnedModel):
     reason = models.CharField(max_length=500, blank=True)
 
     objects: ClassVar[models.Manager[RoleAssignment]] = RoleAssignmentQuerySet.as_manager()  # type: ignore[assignment]
+    history = AuditHistory()
 
     department_scope_lookup = "department__path"
 

@@ -16,6 +16,8 @@ from django.db import models, transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Actor, User
+from audit.events import record_event
+from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 from organizations.models import Department, Membership, Organization
 from rbac import engine
@@ -120,6 +122,7 @@ def role_create(
     _require_holding(actor, organization, granted)
     role.save()
     _set_permissions(role, permissions or [])
+    _event(SecurityEventKind.ROLE_CREATED, actor, role.organization, role, code=role.code, permissions=sorted(granted))
     return role
 
 
@@ -160,6 +163,16 @@ def role_update(
     role.save()
     if permissions is not None:
         _set_permissions(role, permissions)
+    now_held = role_permission_names(role)
+    _event(
+        SecurityEventKind.ROLE_CHANGED,
+        actor,
+        role.organization,
+        role,
+        code=role.code,
+        added=sorted(now_held - before),
+        removed=sorted(before - now_held),
+    )
     return role
 
 
@@ -175,6 +188,7 @@ def role_delete(*, actor: Actor, role: Role) -> None:
     if role.children.exists():
         raise ConflictError("Other roles inherit from this role; change their parent first.", code="role_has_children")
     role.assignments.all().delete()
+    _event(SecurityEventKind.ROLE_DELETED, actor, role.organization, role, code=role.code)
     role.delete()
 
 
@@ -217,6 +231,7 @@ def role_assign(
         raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
     _require_holding(actor, organization, {"rbac.add_roleassignment", *role_permission_names(role)}, department)
     assignment.save()
+    _assignment_event(SecurityEventKind.ROLE_ASSIGNED, actor, assignment)
     return assignment
 
 
@@ -243,6 +258,7 @@ def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields
         assignment.department,
     )
     assignment.save()
+    _assignment_event(SecurityEventKind.ASSIGNMENT_CHANGED, actor, assignment)
     return assignment
 
 
@@ -255,6 +271,7 @@ def role_revoke(*, actor: Actor, assignment: RoleAssignment) -> None:
         {"rbac.delete_roleassignment", *role_permission_names(assignment.role)},
         assignment.department,
     )
+    _assignment_event(SecurityEventKind.ROLE_REVOKED, actor, assignment)
     assignment.delete()
 
 
@@ -301,6 +318,7 @@ def object_grant(
     if actor is not None and not engine.has_perm(actor, permission, obj):
         raise PermissionDenied(f"You cannot share a permission you do not hold on this object: {permission}.")
     assign_perm(permission, grantee, obj)
+    _grant_event(SecurityEventKind.GRANT_GIVEN, actor, obj, permission, user, group)
 
 
 @transaction.atomic
@@ -315,6 +333,44 @@ def object_revoke(
     if actor is not None and not engine.has_perm(actor, permission, obj):
         raise PermissionDenied(f"You cannot revoke a permission you do not hold on this object: {permission}.")
     remove_perm(permission, grantee, obj)
+    _grant_event(SecurityEventKind.GRANT_REVOKED, actor, obj, permission, user, group)
+
+
+# --- Security events: who gave whom what -----------------------------------------------------------------------------
+
+
+def _event(kind: str, actor: Actor, organization: Any, obj: models.Model, **data: Any) -> None:
+    record_event(kind, organization=organization, actor=actor if isinstance(actor, User) else None, obj=obj, data=data)
+
+
+def _assignment_event(kind: str, actor: Actor, assignment: RoleAssignment) -> None:
+    record_event(
+        kind,
+        organization=assignment.organization_id,
+        actor=actor if isinstance(actor, User) else None,
+        target_user=assignment.user_id,
+        obj=assignment,
+        data={
+            "role": assignment.role.code,
+            "department": assignment.department.code if assignment.department is not None else None,
+            "is_active": assignment.is_active,
+            "valid_from": assignment.valid_from.isoformat() if assignment.valid_from else None,
+            "valid_until": assignment.valid_until.isoformat() if assignment.valid_until else None,
+        },
+    )
+
+
+def _grant_event(
+    kind: str, actor: Actor, obj: models.Model, permission: str, user: User | None, group: Group | None
+) -> None:
+    record_event(
+        kind,
+        organization=engine.organization_id_of(obj),
+        actor=actor if isinstance(actor, User) else None,
+        target_user=user.pk if user is not None else None,
+        obj=obj,
+        data={"permission": permission, "group": group.name if group is not None else None},
+    )
 
 
 def _only(fields: dict[str, Any], allowed: set[str]) -> dict[str, Any]:

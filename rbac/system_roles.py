@@ -3,7 +3,8 @@
 Apps contribute roles through a ``roles`` module with a ``SYSTEM_ROLES`` list; ``sync_system_roles`` (the data
 migration, the ``post_migrate`` hook and ``manage.py sync_system_roles``) creates or updates them. A role's
 permissions are given as patterns: ``"organizations.view_department"``, ``"*.view_*"`` (every view permission of the
-project's apps) or ``"organizations.*"``.
+project's apps) or ``"organizations.*"``; a pattern starting with ``!`` takes matches away again
+(``"!*.view_history"``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ SYSTEM_ROLES = [
         code="viewer",
         name="Viewer",
         description="Reads everything in the organization, changes nothing.",
-        permissions=("*.view_*",),
+        permissions=("*.view_*", "!*.view_history"),  # reading history is the auditor's
     ),
     SystemRole(
         code="member",
@@ -103,7 +104,11 @@ def matching_permissions(patterns: tuple[str, ...], catalog: dict[str, Any]) -> 
     for name, permission in catalog.items():
         if name in PLATFORM_PERMISSIONS:
             continue
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+        wanted = [pattern for pattern in patterns if not pattern.startswith("!")]
+        unwanted = [pattern[1:] for pattern in patterns if pattern.startswith("!")]
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in wanted) and not any(
+            fnmatch.fnmatchcase(name, pattern) for pattern in unwanted
+        ):
             selected.append(permission)
     return selected
 

@@ -1,6 +1,7 @@
 """Architecture rules that keep tenancy from leaking as the project grows.
 
 - every business model of the project's apps belongs to an organization through the shared base;
+- every business model keeps history (``history = AuditHistory()``), and versions never copy a password;
 - tenant unique constraints and composite indexes start with ``organization``;
 - every org-scoped route is served by the tenant base viewset, which subclasses cannot bypass.
 """
@@ -10,11 +11,12 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models
 
+from audit.models import AuditedVersion
 from erp.api.urls import account_router, tenant_router
 from erp.api.viewsets import SEALED_METHODS, OrganizationScopedViewSet
 from erp.db.models import OrganizationOwnedModel
 
-PROJECT_APPS = {"accounts", "organizations", "rbac"}
+PROJECT_APPS = {"accounts", "organizations", "rbac", "audit"}
 # Rows that are not owned by one organization through the shared base, and why that is legitimate.
 PLATFORM_MODELS = {
     "accounts.User": "the people themselves: one account may belong to several organizations",
@@ -23,13 +25,30 @@ PLATFORM_MODELS = {
     "rbac.RolePermission": "a role's permission list, owned through its role (an organization's or a system role)",
     "organizations.DepartmentUserObjectPermission": "a guardian grant, owned through its department (content_object)",
     "organizations.DepartmentGroupObjectPermission": "a guardian grant, owned through its department (content_object)",
+    "audit.SecurityEvent": "the security log: installation-wide events (sign-ins) belong to no organization",
+    "audit.SecurityEventDetail": "the erasable personal part of a security event, owned through its event",
+    "audit.SecurityEventChain": "the head of one event chain (one per organization and one installation-wide)",
+    "audit.PurgeWindow": "a transient marker inside the retention command's transaction",
+}
+# Models that keep no history of their own, and why.
+UNAUDITED_MODELS = {
+    "audit.SecurityEvent": "append-only and hash-chained: it never changes, so it has no versions",
+    "audit.SecurityEventDetail": "personal data that erasure blanks; versions would keep what erasure removes",
+    "audit.SecurityEventChain": "bookkeeping of the event chains, rebuilt from the events by verify_audit_chain",
+    "audit.PurgeWindow": "exists only inside one transaction",
 }
 ACCOUNT_LEVEL_VIEWSETS = {"OrganizationViewSet"}
 
 
+def is_version(model: type[models.Model]) -> bool:
+    return isinstance(model, type) and issubclass(model, AuditedVersion)
+
+
 def project_models() -> list[type[models.Model]]:
     return [
-        model for model in apps.get_models() if model._meta.app_label in PROJECT_APPS and not model._meta.auto_created
+        model
+        for model in apps.get_models()
+        if model._meta.app_label in PROJECT_APPS and not model._meta.auto_created and not is_version(model)
     ]
 
 
@@ -50,6 +69,24 @@ def test_every_business_model_is_owned_by_an_organization(model):
     field = model._meta.get_field("organization")
     assert field.null is False
     assert field.remote_field.on_delete is models.PROTECT
+
+
+@pytest.mark.parametrize("model", project_models(), ids=lambda model: model._meta.label)
+def test_every_business_model_keeps_history(model):
+    if model._meta.label in UNAUDITED_MODELS:
+        return
+    attribute = getattr(model._meta, "simple_history_manager_attribute", None)
+    assert attribute is not None, f"{model._meta.label} must declare history = AuditHistory()"
+    history_model = getattr(model, attribute).model
+    assert issubclass(history_model, AuditedVersion), f"{model._meta.label} must use AuditHistory"
+    assert "password" not in {field.name for field in history_model._meta.fields}
+
+
+def test_versions_hand_out_no_permissions():
+    # versions are read through audit.view_history, never through per-model permissions of the history tables
+    versions = [model for model in apps.get_models() if is_version(model)]
+    assert versions
+    assert all(model._meta.default_permissions == () for model in versions)
 
 
 @pytest.mark.parametrize("model", tenant_models(), ids=lambda model: model._meta.label)

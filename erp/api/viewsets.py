@@ -21,6 +21,8 @@ from rest_framework import exceptions, mixins, permissions, serializers, viewset
 from rest_framework.request import Request
 
 from accounts.models import User
+from audit import events as audit
+from audit.models import SecurityEventKind
 from erp.api import access
 from organizations.models import Organization
 from rbac import engine
@@ -76,18 +78,39 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.method in permissions.SAFE_METHODS:
-            return super().dispatch(request, *args, **kwargs)
-        # A write is one transaction, undone whole when the call ends in an error (a refused re-check included).
-        with transaction.atomic():
             response = super().dispatch(request, *args, **kwargs)
-            rolled_back = response.status_code >= 400
-            if rolled_back:
-                transaction.set_rollback(True)
-        if rolled_back and getattr(self, "organization", None) is not None:
-            # Permissions computed after the undone change (the re-check) may sit in the cache under the version that
-            # change bumped: move past it so that nobody reads them.
-            engine.bump_organization(self.organization.pk)
+        else:
+            # A write is one transaction, undone whole when the call ends in an error (a refused re-check included).
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                rolled_back = response.status_code >= 400
+                if rolled_back:
+                    transaction.set_rollback(True)
+            if rolled_back and getattr(self, "organization", None) is not None:
+                # Permissions computed after the undone change (the re-check) may sit in the cache under the version
+                # that change bumped: move past it so that nobody reads them.
+                engine.bump_organization(self.organization.pk)
+        self._record_security_events(request, response.status_code)
         return response
+
+    def _record_security_events(self, request: Any, status_code: int) -> None:
+        """Denials and superusers' visits, written after the call's transaction so that a rollback keeps them."""
+        user = getattr(self, "user", None)
+        organization = getattr(self, "organization", None)
+        if status_code in (403, 404) and user is not None:
+            audit.record_event(
+                SecurityEventKind.PERMISSION_DENIED,
+                organization=organization,
+                actor=user,
+                data={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status_code,
+                    "permission": getattr(self, "_denied_permission", None),
+                },
+            )
+        if organization is not None and user is not None and user.is_superuser and not organization.is_member:
+            audit.record_superuser_access(user, organization)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permission classes, throttles
@@ -96,7 +119,7 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         permission = self.required_permission()
         # Collection-level writes need the permission somewhere here; reads are filtered, objects checked one by one.
         if not self.detail and engine.permission_verb(permission) != "view" and not self.may(permission):
-            engine.record_denial(self.user, self.organization, permission)
+            self._denied_permission = permission
             raise exceptions.PermissionDenied(f"You do not have the permission {permission} in this organization.")
 
     def may(self, permission: str, obj: Model | None = None) -> bool:
@@ -119,7 +142,7 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         obj = super().get_object()  # 404 when not visible
         permission = self.required_permission()
         if engine.permission_verb(permission) != "view" and not self.may(permission, obj):
-            engine.record_denial(self.user, self.organization, permission)
+            self._denied_permission = permission
             raise exceptions.PermissionDenied(f"You do not have the permission {permission} on this object.")
         return obj
 

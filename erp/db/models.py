@@ -100,11 +100,17 @@ class SoftDeleteModel(models.Model):
 
     def mark_deleted(self, *, actor: Actor) -> None:
         """Hide the row. Callers (services) check the business guards first."""
+        from audit.history import mark_action
+
         self.deleted_at = timezone.now()
         self.deleted_by = None if actor is None or isinstance(actor, AnonymousUser) else actor
+        mark_action(self, "soft_deleted")
         self.save(update_fields=["deleted_at", "deleted_by", *self._actor_update_fields(actor)])
 
     def mark_restored(self, *, actor: Actor) -> None:
+        from audit.history import mark_action
+
+        mark_action(self, "restored")
         self.deleted_at = None
         self.deleted_by = None
         self.save(update_fields=["deleted_at", "deleted_by", *self._actor_update_fields(actor)])

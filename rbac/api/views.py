@@ -99,7 +99,7 @@ class ExplainViewSet(OrganizationScopedViewSet):
     def list(self, request: Request, **kwargs: Any) -> Response:
         permission = self.required_permission()
         if not engine.scope_for(self.user, self.organization, permission).is_organization_wide:
-            engine.record_denial(self.user, self.organization, permission)
+            self._denied_permission = permission
             raise exceptions.PermissionDenied(f"You do not have the permission {permission} in this organization.")
         reject_query_parameters(request, {"user", "permission", "object_type", "object_id"})
         query = ExplainQuerySerializer(data=request.query_params, context=self.get_serializer_context())

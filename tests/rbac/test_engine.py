@@ -71,8 +71,11 @@ def test_system_roles_ship_with_their_permissions(acme):
         "rbac.view_rolepermission",
         "rbac.view_roleassignment",
     }
+    assert services.role_permission_names(system_role("auditor")) == services.role_permission_names(viewer) | {
+        "audit.view_history"
+    }
     admin_permissions = services.role_permission_names(org_admin)
-    assert {"organizations.manage_members", "rbac.add_roleassignment", "organizations.change_organization"} <= (
+    assert {"audit.view_history", "organizations.manage_members", "rbac.add_roleassignment", "organizations.change_organization"} <= (
         admin_permissions
     )
     assert "organizations.add_organization" not in admin_permissions

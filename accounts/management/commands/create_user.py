@@ -4,10 +4,11 @@ from getpass import getpass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from accounts import services
+from audit.commands import AuditedCommand
 from erp.exceptions import describe_validation_error
 from organizations import services as organization_services
 from organizations.models import Organization
@@ -15,7 +16,7 @@ from rbac import services as rbac_services
 from rbac.models import Role
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create a local account. The password comes from --password, the ERP_PASSWORD environment variable, "
         "or a prompt; --no-password creates an account that signs in through the identity provider only."

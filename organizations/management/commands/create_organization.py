@@ -1,14 +1,15 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from erp.exceptions import describe_validation_error
 from organizations import services
 from organizations.models import Organization
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create an organization (a tenant, or with --parent a subsidiary)."
 
     def add_arguments(self, parser: CommandParser) -> None:

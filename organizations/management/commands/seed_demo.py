@@ -1,12 +1,13 @@
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from organizations.demo import seed_demo
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Load the demo organizations, departments and people (idempotent) and print the demo logins."
 
     def add_arguments(self, parser: CommandParser) -> None:

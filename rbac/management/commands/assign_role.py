@@ -1,8 +1,9 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from erp.exceptions import ConflictError, describe_validation_error
 from rbac import services
 from rbac.management.lookups import (
@@ -15,7 +16,7 @@ from rbac.management.lookups import (
 )
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Give a member of an organization a role (the organization's own or a system role), for the whole "
         "organization or, with --department, for a department and its sub-departments."

@@ -1,7 +1,8 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from rbac import services
 from rbac.management.lookups import (
     department_by_code,
@@ -13,7 +14,7 @@ from rbac.management.lookups import (
 from rbac.models import RoleAssignment
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Take a role away from a person in an organization (the organization-wide one, or with --department that one)."
     )

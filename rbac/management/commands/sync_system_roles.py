@@ -1,15 +1,15 @@
 from typing import Any
 
 from django.contrib.auth.models import Permission
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from audit.commands import AuditedCommand
 from rbac import engine
 from rbac.models import Role, RolePermission
 from rbac.system_roles import all_system_roles, sync_system_roles
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create or update the system roles (the core ones and those of every app's roles module) and set their "
         "permissions from the current permission catalog."

@@ -1,0 +1,164 @@
+"""Writing and verifying the security event log.
+
+``record_event`` appends one event to its organization's chain (0 = installation-wide) inside the caller's transaction:
+an event about a change commits or rolls back with the change. Facts that must survive a refused, rolled-back call
+(denials) are recorded after the call's transaction by the code that ends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from audit.context import SYSTEM_SUBJECT, current
+from audit.models import SecurityEvent, SecurityEventChain, SecurityEventDetail, SecurityEventKind
+
+GENESIS = "0" * 64
+INSTALLATION_CHAIN = 0
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential|authorization|cookie|session|otp", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def scrub(value: Any) -> Any:
+    """A storable copy of ``value``: anything under a secret-looking key replaced by ``[redacted]``, no NUL."""
+    if isinstance(value, Mapping):
+        return {str(key): REDACTED if _SECRET_KEY.search(str(key)) else scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")[:1000]  # PostgreSQL's text refuses NUL; events stay small
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
+
+
+def _canonical_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(event: SecurityEvent, previous_hash: str) -> str:
+    """SHA-256 over the event's chained fields and the previous hash (canonical JSON, keys sorted)."""
+    payload = {
+        "chain": event.chain,
+        "sequence": event.sequence,
+        "occurred_at": _canonical_time(event.occurred_at),
+        "kind": event.kind,
+        "organization": event.organization_id,
+        "actor": event.actor_id,
+        "actor_subject": event.actor_subject,
+        "target_user": event.target_user_id,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "source": event.source,
+        "request_id": event.request_id,
+        "data": event.data,
+        "previous": previous_hash,
+    }
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def record_event(
+    kind: str,
+    *,
+    organization: Any = None,
+    actor: Any = None,
+    target_user: Any = None,
+    obj: models.Model | None = None,
+    data: Mapping[str, Any] | None = None,
+    email: str = "",
+) -> SecurityEvent:
+    """Append an event. ``actor`` defaults to the context's user; ``email`` (personal) goes to the erasable detail."""
+    context = current()
+    if actor is None:
+        actor = context.user
+    organization_id = getattr(organization, "pk", organization)
+    event = SecurityEvent(
+        chain=organization_id or INSTALLATION_CHAIN,
+        occurred_at=timezone.now(),
+        kind=kind,
+        organization_id=organization_id,
+        actor_id=getattr(actor, "pk", None),
+        actor_subject=getattr(actor, "oidc_subject", None)
+        or ("" if actor is not None or context.request else SYSTEM_SUBJECT),
+        target_user_id=getattr(target_user, "pk", target_user),
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        source=context.source,
+        request_id=context.request_id,
+        data=scrub(dict(data or {})),
+    )
+    with transaction.atomic():
+        head = _locked_head(event.chain)
+        event.sequence = head.last_sequence + 1
+        event.previous_hash = head.last_hash or GENESIS
+        event.hash = event_hash(event, event.previous_hash)
+        event.save(force_insert=True)
+        head.last_sequence, head.last_hash = event.sequence, event.hash
+        head.save(update_fields=["last_sequence", "last_hash"])
+        user_agent = ""
+        if context.request is not None:
+            user_agent = context.request.META.get("HTTP_USER_AGENT", "")[:255]
+        if email or context.ip or user_agent:
+            SecurityEventDetail.objects.create(event=event, email=email[:254], ip=context.ip, user_agent=user_agent)
+    return event
+
+
+SUPERUSER_VISIT_SECONDS = 60 * 60
+
+
+def record_superuser_access(user: Any, organization: Any) -> None:
+    """A superuser who is not a member entered an organization: one event per hour and organization is enough."""
+    from django.core.cache import cache
+
+    if cache.add(f"audit:superuser-visit:{user.pk}:{organization.pk}", 1, SUPERUSER_VISIT_SECONDS):
+        record_event(SecurityEventKind.SUPERUSER_ACCESS, organization=organization, actor=user)
+
+
+def _locked_head(chain: int) -> SecurityEventChain:
+    head = SecurityEventChain.objects.select_for_update().filter(chain=chain).first()
+    if head is not None:
+        return head
+    try:
+        with transaction.atomic():
+            SecurityEventChain.objects.create(chain=chain)
+    except IntegrityError:
+        pass  # created meanwhile by a concurrent first event
+    return SecurityEventChain.objects.select_for_update().get(chain=chain)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    chain: int
+    sequence: int
+    event_id: int | None
+    problem: str
+
+
+def verify_chains(chain: int | None = None, *, batch_size: int = 2000) -> Iterator[ChainBreak]:
+    """Every place where a chain does not hold: an edited row, a missing or reordered one, a head out of step."""
+    heads = SecurityEventChain.objects.order_by("chain")
+    if chain is not None:
+        heads = heads.filter(chain=chain)
+    for head in heads:
+        previous_hash = head.purged_through_hash or GENESIS
+        expected = head.purged_through_sequence + 1
+        events = SecurityEvent.objects.filter(chain=head.chain).order_by("sequence")
+        for event in events.iterator(chunk_size=batch_size):
+            if event.sequence != expected:
+                yield ChainBreak(head.chain, expected, None, f"events {expected} to {event.sequence - 1} are missing")
+            if event.previous_hash != previous_hash:
+                yield ChainBreak(head.chain, event.sequence, event.pk, "does not follow the previous event's hash")
+            if event_hash(event, event.previous_hash) != event.hash:
+                yield ChainBreak(head.chain, event.sequence, event.pk, "its content does not match its hash")
+            previous_hash, expected = event.hash, event.sequence + 1
+        if head.last_sequence != expected - 1 or (head.last_hash or GENESIS) != previous_hash:
+            yield ChainBreak(head.chain, head.last_sequence, None, "the chain's head does not match its last event")
