@@ -26,7 +26,7 @@ _SNAPSHOT = "_audit_loaded"
 _ACTION = "_audit_action"
 _SECRET_FIELDS = ("password",)
 # Stamped on every save: recorded in each version, but not a change by themselves.
-_BOOKKEEPING = frozenset({"updated_at", "updated_by_id", "created_at", "created_by_id"})
+BOOKKEEPING_FIELDS = frozenset({"updated_at", "updated_by_id", "created_at", "created_by_id"})
 
 
 def organization_id_of(instance: models.Model) -> int | None:
@@ -70,7 +70,7 @@ def changed_fields(instance: models.Model) -> list[str]:
     return [
         name
         for name in tracked
-        if name not in _BOOKKEEPING and name in values and (name not in before or before[name] != values[name])
+        if name not in BOOKKEEPING_FIELDS and name in values and (name not in before or before[name] != values[name])
     ]
 
 
@@ -157,7 +157,7 @@ def stamp_version(version: AuditedVersion, instance: models.Model, history_type:
         names = [
             name
             for name in _tracked(instance)
-            if name not in _BOOKKEEPING
+            if name not in BOOKKEEPING_FIELDS
             and name != instance._meta.pk.attname
             and instance.__dict__.get(name) not in (None, "")
         ]

@@ -4,6 +4,11 @@ For staff who are not superusers, what the admin shows and allows comes from the
 changelists, change forms, inlines, foreign-key choices and autocompletes list only the rows the user may view in
 their organizations, object pages ask ``user.has_perm(permission, obj)``, and every saved row is checked again, inside
 the transaction, against what the user may add or change.
+
+Every admin keeps simple-history's history pages, for the objects the user may view (a deleted object: when its last
+version belongs to one of the user's organizations and they could have viewed it); anything else is 404. Versions are
+read, never reverted from there (a revert would bypass the services). Change forms take an optional reason for the
+change, recorded in the history.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, router, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from simple_history.admin import SimpleHistoryAdmin
 
+from audit.context import REASON_MAX_LENGTH, audit_context
 from erp.exceptions import ConflictError
 from rbac import engine
 
@@ -65,8 +73,20 @@ def limit_to_viewable(admin_site: admin.AdminSite, request: HttpRequest, model: 
     return field
 
 
-class ServiceAdmin(admin.ModelAdmin):
+CHANGE_REASON_FIELD = "_change_reason"
+
+
+def change_reason(request: HttpRequest) -> str:
+    """The reason typed in the change form's "Reason for change" field (empty when none)."""
+    if request.method != "POST":
+        return ""
+    return str(request.POST.get(CHANGE_REASON_FIELD, "")).strip()[:REASON_MAX_LENGTH]
+
+
+class ServiceAdmin(SimpleHistoryAdmin):
     """Saves and deletes through the context's services; their business guards come back as error messages."""
+
+    change_form_template: Any = "audit/admin_change_form.html"  # adds the "Reason for change" field
 
     def _refuse(self, request: HttpRequest, error: ConflictError | ValidationError) -> HttpResponse:
         message = error.message if isinstance(error, ConflictError) else "; ".join(error.messages)
@@ -75,9 +95,53 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return super().changeform_view(request, *args, **kwargs)
+            # The reason goes where every version reads it from: the audit context around the save.
+            with audit_context(reason=change_reason(request)):
+                return super().changeform_view(request, *args, **kwargs)
         except (ConflictError, ValidationError) as error:
             return self._refuse(request, error)
+
+    def history_subject(self, request: HttpRequest, object_id: str) -> Any:
+        """The object whose history may be shown: one this admin lists for the user or — once deleted (or soft
+        deleted) — its last version, when that belongs to one of the user's organizations and the user could view it
+        there. Anything else, another organization's object included, reads as missing (404)."""
+        pk = unquote(object_id)
+        try:
+            return self.get_queryset(request).get(pk=pk)
+        except (self.model.DoesNotExist, ValueError, ValidationError):
+            pass
+        history = getattr(self.model, self.model._meta.simple_history_manager_attribute)
+        try:
+            latest = (
+                history.filter(**{self.model._meta.pk.attname: pk}).order_by("-history_date", "-history_id").first()
+            )
+        except (ValueError, ValidationError):
+            latest = None
+        if latest is None:
+            raise Http404
+        if request.user.is_superuser:
+            return latest.instance
+        organizations = engine.member_organization_ids(request.user)  # type: ignore[arg-type]
+        if latest.history_organization_id not in organizations:
+            raise Http404
+        if self.model._default_manager.filter(pk=pk).exists():
+            raise Http404  # it still exists, and this user may not see it
+        if not self.has_view_or_change_permission(request, latest.instance):
+            raise Http404
+        return latest.instance
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        self.history_subject(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if request.method != "GET":
+            # simple-history would save the old version through the form, bypassing the services and their guards.
+            raise PermissionDenied
+        self.history_subject(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:

@@ -144,6 +144,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Local sign-ins: consecutive failures that lock an account, for how long, and attempts per client address.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=30 * 60)
+LOGIN_RATE = env.str("LOGIN_RATE", default="30/min")
 
 # --- Audit ----------------------------------------------------------------------------------------------------------
 # Proxies whose X-Forwarded-For is believed when recording the client address of a change or event.
@@ -191,6 +195,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "erp.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "PAGE_SIZE": 50,

@@ -19,6 +19,8 @@ from django.apps import apps
 from django.db import models
 from rest_framework.test import APIClient
 
+from audit.events import record_event
+from audit.models import SecurityEvent, SecurityEventKind
 from erp.api.urls import tenant_router
 from organizations.models import Department, Membership, Organization
 from rbac.models import Role, RoleAssignment
@@ -38,6 +40,8 @@ OBJECT_FACTORIES: dict[type[models.Model], Callable[[Organization], Any]] = {
         user=MembershipFactory(organization=organization).user,
         role=system_role("viewer"),
     ),
+    # The audit feeds' gate model (their rows come from the history tables and the event log).
+    SecurityEvent: lambda organization: record_event(SecurityEventKind.DATA_EXPORTED, organization=organization),
 }
 
 

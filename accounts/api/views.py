@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services
@@ -41,9 +42,12 @@ class CsrfView(APIView):
 
 
 class LoginView(APIView):
-    """Starts a session from an email and password (CSRF-protected against login forgery)."""
+    """Starts a session from an email and password (CSRF-protected against login forgery; attempts per client address
+    are throttled, and an account locks after repeated failures)."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -60,7 +64,10 @@ class LoginView(APIView):
             password=credentials.validated_data["password"],
         )
         if user is None:
-            raise exceptions.AuthenticationFailed("The email or password is not correct.", code="invalid_credentials")
+            raise exceptions.AuthenticationFailed(
+                "The email or password is not correct, or the account is locked after too many failed sign-ins.",
+                code="invalid_credentials",
+            )
         login(request._request, user)
         return Response(ProfileSerializer(user).data)
 

@@ -7,6 +7,8 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import views as account_views
+from audit.api import AuditChangeViewSet, AuditEventViewSet
+from audit.api_erasure import MyDataExportView, UserEraseView
 from erp.api.views import ApiRootView
 from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
 from rbac.api.views import ExplainViewSet, PermissionViewSet, RoleAssignmentViewSet, RoleViewSet
@@ -21,6 +23,8 @@ tenant_router.register("roles", RoleViewSet, basename="role")
 tenant_router.register("role-assignments", RoleAssignmentViewSet, basename="role-assignment")
 tenant_router.register("permissions", PermissionViewSet, basename="permission")
 tenant_router.register("explain", ExplainViewSet, basename="explain")
+tenant_router.register("audit/changes", AuditChangeViewSet, basename="audit-change")
+tenant_router.register("audit/events", AuditEventViewSet, basename="audit-event")
 
 app_name = "api"
 urlpatterns = [
@@ -31,6 +35,8 @@ urlpatterns = [
     path("me/", account_views.MeView.as_view(), name="me"),
     path("me/password/", account_views.PasswordChangeView.as_view(), name="me-password"),
     path("me/permissions/", account_views.MyPermissionsView.as_view(), name="me-permissions"),
+    path("me/export/", MyDataExportView.as_view(), name="me-export"),
+    path("users/<int:pk>/erase/", UserEraseView.as_view(), name="user-erase"),
     path("", include(account_router.urls)),
     path("organizations/<slug:organization_slug>/", include(tenant_router.urls)),
 ]

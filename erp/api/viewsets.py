@@ -17,12 +17,19 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Model, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, permissions, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.models import User
 from audit import events as audit
+from audit import selectors as audit_selectors
 from audit.models import SecurityEventKind
+from audit.selectors import VIEW_HISTORY
+from audit.serializers import VersionPageSerializer, VersionSerializer
 from erp.api import access
 from organizations.models import Organization
 from rbac import engine
@@ -178,4 +185,41 @@ class OrganizationScopedModelViewSet(
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
 ):
-    """CRUD on an org-scoped model. Deletion goes through ``destroy_instance``, which subclasses point at a service."""
+    """CRUD on an org-scoped model. Deletion goes through ``destroy_instance``, which subclasses point at a service.
+
+    Every such resource also has ``{id}/history/`` (see ``history``).
+    """
+
+    @extend_schema(
+        summary="History of the object",
+        parameters=[
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="The page to read (from ``next``/``previous``)."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="Versions per page."),
+        ],
+        responses=VersionPageSerializer,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], permission_action=VIEW_HISTORY, url_path="history")
+    def history(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Every recorded version of the object, newest first, each with its field diff against the version before.
+
+        The object must be visible to the caller (else 404) and the caller must hold ``audit.view_history`` on it
+        (else 403); a model that keeps no history has no history here (404).
+        """
+        audited = audit_selectors.audited_model_for(self.model)
+        if audited is None:
+            raise exceptions.NotFound()
+        obj = self.get_object()
+        permission = self.required_permission()
+        if not self.may(permission, obj):
+            self._denied_permission = permission
+            raise exceptions.PermissionDenied(f"You do not have the permission {permission} on this object.")
+        versions = audit_selectors.object_versions(audited=audited, object_id=obj.pk, organization=self.organization)
+        page = self.paginate_queryset(versions)
+        records = list(page if page is not None else versions.order_by("-pk"))
+        # The version before the page's oldest one, so that the oldest row's diff is complete: one query per page.
+        previous = versions.filter(pk__lt=records[-1].pk).order_by("-pk").first() if records else None
+        described = audit_selectors.describe_versions(
+            audited=audited, records=records, previous=previous, organization=self.organization, viewer=self.user
+        )
+        data = VersionSerializer(described, many=True).data
+        return self.get_paginated_response(data) if page is not None else Response(data)

@@ -50,6 +50,7 @@ class ActorStampedModel(TimeStampedModel):
         """Record ``actor`` as the author of the change about to be saved (and as creator of a new row)."""
         if actor is None or isinstance(actor, AnonymousUser):
             return
+        self._history_user = actor  # the version this save records names the same author as the row
         if self._state.adding and self.created_by_id is None:
             self.created_by = actor
         self.updated_by = actor

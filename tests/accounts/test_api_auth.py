@@ -14,7 +14,10 @@ LOGIN_URL = "/api/v1/auth/login/"
 LOGOUT_URL = "/api/v1/auth/logout/"
 ME_URL = "/api/v1/me/"
 
-INVALID_CREDENTIALS = error("invalid_credentials", "The email or password is not correct.")
+INVALID_CREDENTIALS = error(
+    "invalid_credentials",
+    "The email or password is not correct, or the account is locked after too many failed sign-ins.",
+)
 
 
 @pytest.fixture

@@ -119,7 +119,9 @@ def test_a_superuser_holds_every_catalog_permission(client_for, superuser, organ
 
     catalog = [
         f"{app_label}.{codename}"
-        for app_label, codename in Permission.objects.filter(content_type__app_label__in=["audit", "organizations", "rbac"])
+        for app_label, codename in Permission.objects.filter(
+            content_type__app_label__in=["audit", "organizations", "rbac"]
+        )
         .exclude(codename__in=["add_organization", "delete_organization"])
         .values_list("content_type__app_label", "codename")
     ]

@@ -75,9 +75,12 @@ def test_system_roles_ship_with_their_permissions(acme):
         "audit.view_history"
     }
     admin_permissions = services.role_permission_names(org_admin)
-    assert {"audit.view_history", "organizations.manage_members", "rbac.add_roleassignment", "organizations.change_organization"} <= (
-        admin_permissions
-    )
+    assert {
+        "audit.view_history",
+        "organizations.manage_members",
+        "rbac.add_roleassignment",
+        "organizations.change_organization",
+    } <= (admin_permissions)
     assert "organizations.add_organization" not in admin_permissions
     assert "organizations.delete_organization" not in admin_permissions
 
