@@ -20,7 +20,7 @@ PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
 ADMIN_FIELDS = PROFILE_FIELDS | {"email", "is_active", "is_staff", "is_superuser"}
 
 
-def _is_last_active_superuser(user: User) -> bool:
+def is_last_active_superuser(user: User) -> bool:
     if not (user.is_superuser and user.is_active):
         return False
     return not User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk).exists()
@@ -61,7 +61,7 @@ def user_update(*, actor: Actor, user: User, **fields: Any) -> User:
     loses_power = fields.get("is_active") is False or fields.get("is_superuser") is False
     if fields.get("is_active") is False and actor is not None and actor.pk == user.pk:
         raise ValidationError({"is_active": "You cannot deactivate your own account."}, code="self_deactivation")
-    if loses_power and _is_last_active_superuser(user):
+    if loses_power and is_last_active_superuser(user):
         raise ConflictError(
             "This is the last active superuser; make someone else a superuser first.", code="last_superuser"
         )
@@ -86,7 +86,7 @@ def user_delete(*, actor: Actor, user: User) -> None:
     """Remove an account for good. Nobody deletes themselves, and the last active superuser cannot be deleted."""
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot delete your own account.", code="self_deletion")
-    if _is_last_active_superuser(user):
+    if is_last_active_superuser(user):
         raise ConflictError("This is the last active superuser; it cannot be deleted.", code="last_superuser")
     user.delete()
 

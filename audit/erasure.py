@@ -29,6 +29,7 @@ from django.db.models.functions import Replace
 from django.utils import timezone
 
 from accounts.models import Actor, User
+from accounts.services import is_last_active_superuser
 from audit.events import record_event
 from audit.models import AuditedVersion, SecurityEvent, SecurityEventDetail, SecurityEventKind
 from erp.exceptions import ConflictError
@@ -86,11 +87,7 @@ def user_erase(*, actor: Actor, user: User) -> ErasureResult:
     user = User.objects.select_for_update().get(pk=user.pk)
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot erase your own account.", code="self_erasure")
-    if (
-        user.is_superuser
-        and user.is_active
-        and not User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk).exists()
-    ):
+    if is_last_active_superuser(user):
         raise ConflictError("This is the last active superuser; it cannot be erased.", code="last_superuser")
     old_email = user.email
     anonymous = _anonymous_values(user)
@@ -190,6 +187,8 @@ def end_sessions(user: User) -> int:
         if str(store.load().get(SESSION_KEY, "")) == str(user.pk):
             store.delete(session_key)
             ended += 1
+    if ended:
+        record_event(SecurityEventKind.SESSION_REVOKED, target_user=user, data={"ended": ended})
     return ended
 
 
@@ -207,8 +206,7 @@ def _stored_session_keys(store_class: type[SessionBase]) -> Iterator[str]:
         if iter_keys is None:
             return
         for key in iter_keys(f"{CACHE_SESSION_PREFIX}*"):
-            # django-redis strips its own prefix; a prefix containing ":" may leave part of it: cut after ours.
-            yield key[key.index(CACHE_SESSION_PREFIX) + len(CACHE_SESSION_PREFIX) :]
+            yield key.removeprefix(CACHE_SESSION_PREFIX)
 
 
 # --- Right of access -------------------------------------------------------------------------------------------------

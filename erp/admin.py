@@ -109,7 +109,7 @@ class ServiceAdmin(SimpleHistoryAdmin):
         try:
             return self.get_queryset(request).get(pk=pk)
         except (self.model.DoesNotExist, ValueError, ValidationError):
-            pass
+            pass  # not a live row this admin lists: its last version decides below
         history = getattr(self.model, self.model._meta.simple_history_manager_attribute)
         try:
             latest = (

@@ -117,7 +117,8 @@ if REDIS_URL:
         "sessions": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="erp") + ":sessions",
+            # No ":" in a prefix: django-redis splits keys on it when listing them (erasure lists sessions).
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="erp") + "-sessions",
             "OPTIONS": _redis_options,
         },
     }

@@ -246,6 +246,8 @@ def test_end_sessions_deletes_the_persons_sessions_only(engine, settings, person
     assert ended == 2
     assert [store_class().exists(key) for key in theirs] == [False, False]
     assert store_class().exists(others)
+    revoked = SecurityEvent.objects.get(kind=SecurityEventKind.SESSION_REVOKED)
+    assert (revoked.target_user_id, revoked.data) == (person.pk, {"ended": 2})
 
 
 # --- Command ---------------------------------------------------------------------------------------------------------
