@@ -17,7 +17,7 @@ PYTHON ?= python3
 help:
 	@echo "make run       install uv if missing, sync, migrate, seed demo data and serve at http://$(HOST):$(PORT)"
 	@echo "make test      ruff, mypy and pytest with coverage on PostgreSQL and Redis"
-	@echo "make services  start PostgreSQL and Redis from compose.yaml (needs Docker)"
+	@echo "make services  start PostgreSQL, Redis and Keycloak from compose.yaml (needs Docker)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -65,6 +65,8 @@ test: lint typecheck pytest
 services:
 	docker compose up -d --wait
 	@echo "Then: export DATABASE_URL=postgres://erp:erp@127.0.0.1:5432/erp REDIS_URL=redis://127.0.0.1:6379/0"
+	@echo "and, for sign-in through Keycloak: export OIDC_ISSUER=http://localhost:8080/realms/itdo OIDC_RP_CLIENT_ID=itdo-erp \\"
+	@echo "  OIDC_RP_CLIENT_SECRET=itdo-erp-dev-secret OIDC_ROLE_MAPPING=\"\$$(cat deploy/keycloak/role-mapping.json)\""
 
 services-down:
 	docker compose down

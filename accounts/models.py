@@ -90,11 +90,61 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.email and clash.exists():
             raise ValidationError({"email": "A user with this email address already exists."}, code="unique")
 
+    def set_password(self, raw_password: str | None) -> None:
+        # Once saved, a password replacing one (usable or not) is a change: an event says so and the account's other
+        # sessions end. A new account's first password is no change. See accounts.passwords.
+        self._is_password_change = bool(self.password)
+        super().set_password(raw_password)
+
     def get_full_name(self) -> str:
         return self.full_name or self.email
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class PasswordHistory(models.Model):
+    """A password a person used: its hash only, kept so that a new password cannot be one of the last few.
+
+    Written whenever a password is set (``accounts.passwords``), trimmed to the most recent ones, never versioned
+    (versions would keep hashes that the trimming removes), and wiped on erasure.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="accounts_pwhistory_user_idx")]
+        verbose_name_plural = "password histories"
+
+    def __str__(self) -> str:
+        return f"password of {self.user_id} set {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a person: an index over the session store (which cannot be listed by user),
+    so that a person sees and revokes their sessions, and sign-in can cap how many they hold.
+
+    A row lives as long as its session: created at sign-in, its ``last_seen_at`` advanced on activity (at most once a
+    minute), removed when the session ends (sign-out, revocation, expiry). The session key is stored because ending a
+    session means deleting it from the store; it is never shown — callers name a session by ``id``.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField("client address", null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["user", "-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "created_at"], name="accounts_usersession_user_idx")]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"
 
 
 # Who performs a change: a signed-in user, an anonymous request (never stamped), or code acting for nobody (None).

@@ -1,6 +1,7 @@
 """State changes of user accounts.
 
-Guards: nobody deactivates themselves, and the platform always keeps at least one active superuser.
+Guards: nobody deactivates themselves, and the platform always keeps at least one active superuser. A deactivated or
+deleted account loses all its sessions; a changed password ends all other sessions (see ``accounts.passwords``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts import sessions
 from accounts.models import Actor, User
-from audit.events import record_event
-from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 
 PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
@@ -53,7 +53,8 @@ def user_create(
 
 @transaction.atomic
 def user_update(*, actor: Actor, user: User, **fields: Any) -> User:
-    """Change an account. Users cannot deactivate themselves; the last active superuser stays active and super."""
+    """Change an account. Users cannot deactivate themselves; the last active superuser stays active and super.
+    Deactivating an account ends all its sessions."""
     unknown = set(fields) - ADMIN_FIELDS
     if unknown:
         raise TypeError(f"Cannot set {', '.join(sorted(unknown))} on a user.")
@@ -65,10 +66,13 @@ def user_update(*, actor: Actor, user: User, **fields: Any) -> User:
         raise ConflictError(
             "This is the last active superuser; make someone else a superuser first.", code="last_superuser"
         )
+    is_deactivated = user.is_active and fields.get("is_active") is False
     for field, value in fields.items():
         setattr(user, field, value)
     user.full_clean(exclude=["password"])
     user.save()
+    if is_deactivated:
+        sessions.user_sessions_end_on_commit(user=user, reason=sessions.Reason.DEACTIVATED)
     return user
 
 
@@ -83,17 +87,21 @@ def user_update_profile(*, user: User, **fields: Any) -> User:
 
 @transaction.atomic
 def user_delete(*, actor: Actor, user: User) -> None:
-    """Remove an account for good. Nobody deletes themselves, and the last active superuser cannot be deleted."""
+    """Remove an account for good, with its sessions. Nobody deletes themselves, and the last active superuser cannot
+    be deleted."""
     if actor is not None and actor.pk == user.pk:
         raise ValidationError("You cannot delete your own account.", code="self_deletion")
     if is_last_active_superuser(user):
         raise ConflictError("This is the last active superuser; it cannot be deleted.", code="last_superuser")
+    session_keys = list(user.sessions.values_list("session_key", flat=True))
     user.delete()
+    transaction.on_commit(lambda: sessions.session_keys_delete(session_keys))
 
 
 @transaction.atomic
 def user_change_password(*, user: User, current_password: str, new_password: str) -> User:
-    """Change one's own password: the current one must match and the new one must pass the password policy."""
+    """Change one's own password: the current one must match and the new one must pass the password policy (which
+    refuses the last passwords). Saving it records the change and ends the person's other sessions."""
     if not user.check_password(current_password):
         raise ValidationError({"current_password": "The current password is not correct."}, code="wrong_password")
     if new_password == current_password:
@@ -104,5 +112,4 @@ def user_change_password(*, user: User, current_password: str, new_password: str
         raise ValidationError({"new_password": error.messages}) from error
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
-    record_event(SecurityEventKind.PASSWORD_CHANGED, actor=user, target_user=user)
     return user

@@ -9,26 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import SESSION_KEY
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.backends.base import SessionBase
-from django.contrib.sessions.backends.cache import KEY_PREFIX as CACHE_SESSION_PREFIX
-from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
-from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Replace
-from django.utils import timezone
 
-from accounts.models import Actor, User
+from accounts import sessions
+from accounts.models import Actor, PasswordHistory, User
 from accounts.services import is_last_active_superuser
 from audit.events import record_event
 from audit.models import AuditedVersion, SecurityEvent, SecurityEventDetail, SecurityEventKind
@@ -112,7 +104,9 @@ def user_erase(*, actor: Actor, user: User) -> ErasureResult:
 
 
 def _anonymise_account(user: User, anonymous: dict[str, Any]) -> int:
-    """The live row: one save, so that its one new version holds only placeholder values (never the old ones)."""
+    """The live row: one save, so that its one new version holds only placeholder values (never the old ones). The
+    hashes of the person's past passwords go too."""
+    PasswordHistory.objects.filter(user=user).delete()
     values = {
         **anonymous,
         "is_active": False,
@@ -174,39 +168,12 @@ def _anonymise_admin_log(user: User, old_email: str) -> int:
 
 
 def end_sessions(user: User) -> int:
-    """Delete the person's stored sessions, wherever the session engine keeps them.
+    """End the person's sessions, found through the session index (``accounts.sessions``); one event says how many.
 
-    The database is searched for a database-backed engine; a cache-backed engine is searched when its cache can list
-    keys (Redis). Any session not found this way is dead anyway: it carries a hash of the old password, which no longer
-    matches, and the account is inactive.
+    A session missing from the index is dead anyway: it carries a hash of the old password, which no longer matches,
+    and the account is inactive.
     """
-    store_class: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
-    ended = 0
-    for session_key in _stored_session_keys(store_class):
-        store = store_class(session_key)
-        if str(store.load().get(SESSION_KEY, "")) == str(user.pk):
-            store.delete(session_key)
-            ended += 1
-    if ended:
-        record_event(SecurityEventKind.SESSION_REVOKED, target_user=user, data={"ended": ended})
-    return ended
-
-
-def _stored_session_keys(store_class: type[SessionBase]) -> Iterator[str]:
-    if issubclass(store_class, DatabaseSessionStore):
-        session_model = store_class.get_model_class()
-        yield from (
-            session_model.objects.filter(expire_date__gt=timezone.now())
-            .values_list("session_key", flat=True)
-            .iterator()
-        )
-    elif issubclass(store_class, CacheSessionStore):
-        cache = caches[settings.SESSION_CACHE_ALIAS]
-        iter_keys = getattr(cache, "iter_keys", None)
-        if iter_keys is None:
-            return
-        for key in iter_keys(f"{CACHE_SESSION_PREFIX}*"):
-            yield key.removeprefix(CACHE_SESSION_PREFIX)
+    return sessions.user_sessions_end(user=user, reason=sessions.Reason.ERASED)
 
 
 # --- Right of access -------------------------------------------------------------------------------------------------

@@ -11,49 +11,23 @@ organization-filter-only query, and prints p50/p95 in milliseconds. Target: with
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erp.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://127.0.0.1:5432/itdo_erp_bench")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
-
-import django
-import psycopg
+from common import setup, timings
 
 PAGE = 51  # page size 50 + 1, as the cursor paginator fetches
 
 
-def ensure_database() -> None:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    name = database["NAME"]
-    with psycopg.connect(
-        host=database["HOST"] or None,
-        port=database["PORT"] or None,
-        user=database["USER"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def generate(organizations: int) -> None:
+def generate(organizations: int, *, rebuild: bool = False) -> None:
     from django.core.management import call_command
     from django.db import connection
 
     from organizations.models import Organization
 
     call_command("migrate", verbosity=0)
-    if Organization.objects.filter(slug__startswith="bench-").count() == organizations:
+    if not rebuild and Organization.objects.filter(slug__startswith="bench-").count() == organizations:
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -151,37 +125,14 @@ def people() -> dict[str, Any]:
     }
 
 
-def timings(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, float, int]]:
-    """p50, p95 (ms) and row count of each query; the queries take turns so that drift on the machine hits all alike."""
-    for run in runs.values():
-        run()  # warm: permission cache, plan cache, buffers
-    samples: dict[str, list[float]] = {label: [] for label in runs}
-    rows: dict[str, int] = {}
-    for _ in range(repeat):
-        for label, run in runs.items():
-            started = time.perf_counter()
-            rows[label] = len(run())
-            samples[label].append((time.perf_counter() - started) * 1000)
-    figures = {}
-    for label, taken in samples.items():
-        taken.sort()
-        figures[label] = (statistics.median(taken), taken[int(len(taken) * 0.95) - 1], rows[label])
-    return figures
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--organizations", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--rebuild", action="store_true")
     options = parser.parse_args()
-    django.setup()
-    ensure_database()
-    if options.rebuild:
-        from organizations.models import Organization
-
-        Organization.objects.filter(slug__startswith="bench-").update(slug="stale")  # forces a new generation
-    generate(options.organizations)
+    setup("itdo_erp_bench", 9)
+    generate(options.organizations, rebuild=options.rebuild)
 
     from organizations.models import Department
 

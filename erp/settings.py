@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from accounts.oidc.mapping import role_mapping_setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -47,15 +49,19 @@ INSTALLED_APPS = [
     "organizations",
     "rbac",
     "audit",
+    "tasks",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "erp.security.SecurityHeadersMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.sessions.SessionTimeoutMiddleware",
+    "accounts.oidc.middleware.ProviderSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -73,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.oidc.views.sign_in_options",
             ],
         },
     },
@@ -129,12 +136,19 @@ else:
     # Without Redis, sessions live in the database so that they survive a restart of the development server.
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+# Sessions end after SESSION_IDLE_TIMEOUT seconds without use and SESSION_ABSOLUTE_TIMEOUT seconds after sign-in,
+# whichever comes first; a person holds at most SESSION_MAX_PER_USER of them (see accounts.sessions).
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", default=12 * 60 * 60)
+SESSION_MAX_PER_USER = env.int("SESSION_MAX_PER_USER", default=5)
+SESSION_ACTIVITY_RESOLUTION = 60  # seconds between two writes of a session's last activity
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 
 # --- Authentication -------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # Passwords are checked by Django's model backend; permissions come from roles, assignments and object grants.
-AUTHENTICATION_BACKENDS = ["rbac.backends.RoleBackend"]
+# The identity provider's backend comes second: it answers only its own callback, and only when OIDC_ISSUER is set.
+AUTHENTICATION_BACKENDS = ["rbac.backends.RoleBackend", "accounts.oidc.backend.ProviderBackend"]
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row; anonymous callers hold nothing
 # Guardian's own backend is not used: RoleBackend answers object permissions, grants included.
 SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
@@ -143,6 +157,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.EmailPasswordValidator"},
+    # Also the hook run whenever a password is set: it keeps the history and ends the account's other sessions.
+    {
+        "NAME": "accounts.passwords.PasswordHistoryValidator",
+        "OPTIONS": {"remember": env.int("PASSWORD_HISTORY_SIZE", default=5)},
+    },
 ]
 LOGIN_URL = "admin:login"
 # Local sign-ins: consecutive failures that lock an account, for how long, and attempts per client address.
@@ -170,7 +190,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- Security -------------------------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Sent on every response by erp.security; "{nonce}" becomes a fresh nonce per response, which templates read as
+# request.csp_nonce, and "{provider}" the identity provider's origin (if any). Inline styles stay allowed (Redoc and
+# Swagger UI inject theirs at run time), and Redoc's search runs in a blob: worker.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; worker-src 'self' blob:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self' {provider}; frame-ancestors 'none'"
+    ),
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -184,9 +216,57 @@ if not IS_DEV:
     CSRF_COOKIE_SECURE = True
     SECURE_REDIRECT_EXEMPT = [r"^health/"]  # load balancers probe over plain HTTP
 
+# --- Identity provider (OIDC browser sign-in) -------------------------------------------------------------------------
+# People sign in at the identity provider (Keycloak in production) with the code flow and PKCE (accounts.oidc). Without
+# OIDC_ISSUER the /oidc/ routes are absent and only local accounts sign in. The endpoints come from the issuer's
+# discovery document (fetched with a timeout, cached) unless given explicitly in OIDC_OP_*_ENDPOINT.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")  # e.g. http://localhost:8080/realms/itdo
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", default="")  # default: <issuer>/.well-known/openid-...
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="Keycloak")  # "Sign in with …" on the login page
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="itdo-erp")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)  # seconds, every call to the provider
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+OIDC_DISCOVERY_CACHE_SECONDS = env.int("OIDC_DISCOVERY_CACHE_SECONDS", default=60 * 60)
+OIDC_TOKEN_USE_BASIC_AUTH = env.bool("OIDC_TOKEN_USE_BASIC_AUTH", default=False)  # else client_secret_post
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_CREATE_USER = True
+OIDC_STORE_ID_TOKEN = True  # the logout names the provider's session with id_token_hint
+# Every so often a page request checks silently (prompt=none) that the provider's session still lives.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=15 * 60)
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.logout.provider_logout_url"
+OIDC_LOGOUT_REDIRECT_URL = env.str("OIDC_LOGOUT_REDIRECT_URL", default="/")  # a post-logout URI known to the provider
+LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"  # where refusals are explained
+# Groups and roles at the provider -> memberships and role assignments here (JSON; see accounts.oidc.mapping and
+# deploy/keycloak/role-mapping.json). Checked now: a mistake stops the start-up.
+OIDC_ROLE_MAPPING = role_mapping_setting(env.str("OIDC_ROLE_MAPPING", default=""))
+
+# --- API bearer tokens (OIDC) ---------------------------------------------------------------------------------------
+# API clients send the identity provider's access tokens (Authorization: Bearer); they are checked locally against the
+# provider's keys (accounts.oidc.bearer) for the issuer OIDC_ISSUER. Without an issuer no bearer token is accepted.
+OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="itdo-erp-api")  # the "aud" the tokens must carry
+OIDC_API_CLIENT_IDS = env.list("OIDC_API_CLIENT_IDS", default=[])  # "azp" accepted besides OIDC_RP_CLIENT_ID
+OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=60 * 60)
+OIDC_JWKS_MIN_REFETCH_SECONDS = env.int("OIDC_JWKS_MIN_REFETCH_SECONDS", default=60)  # unknown key ids: one refetch
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)  # clock skew tolerated on exp / nbf / iat
+OIDC_USER_CACHE_SECONDS = env.int("OIDC_USER_CACHE_SECONDS", default=60)
+
 # --- REST API -------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["erp.api.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "erp.api.authentication.SessionAuthentication",
+        "accounts.oidc.bearer.BearerTokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "erp.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
@@ -214,7 +294,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks.models.TaskStatus",
+        "ProjectStatusEnum": "tasks.models.ProjectStatus",
+    },
 }
 
 # --- Health ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.oidc.urls import provider_urlpatterns
 from erp import views
 from erp.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from erp.health import views as health
@@ -12,6 +13,9 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Sign-in through the identity provider (/oidc/…, and the admin logout that ends the provider's session too):
+    # only when OIDC_ISSUER is set.
+    *provider_urlpatterns(),
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("api/v1/", include("erp.api.urls")),

@@ -144,12 +144,12 @@ class DepartmentAdmin(OrganizationScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
-    list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active"]
-    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active"]
+    list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active", "source"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active", "source"]
     search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]
     list_select_related = ["user", "organization", "department"]
     autocomplete_fields = ["user"]
-    readonly_fields = ["created_at", "updated_at", "created_by", "updated_by"]
+    readonly_fields = ["source", "created_at", "updated_at", "created_by", "updated_by"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
         return [*self.readonly_fields, "organization", "user"] if obj is not None else self.readonly_fields

@@ -1,5 +1,6 @@
 """The demo data set behind ``manage.py seed_demo``: two organizations (one with a subsidiary), department trees three
-levels deep and about twenty people. Running it again leaves the same data (and resets the demo passwords)."""
+levels deep, about twenty people, and their projects and tasks. Running it again leaves the same data (and puts back
+a demo password someone changed, or an account someone deactivated)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from organizations import services
 from organizations.models import Department, Membership, Organization
 from rbac import services as rbac_services
 from rbac.models import Role, RoleAssignment
+from tasks.demo import seed_tasks
 
 DEMO_PASSWORD = "demo-password-2026"
 SUPERUSER_EMAIL = "admin@example.com"
@@ -122,9 +124,17 @@ def _user(email: str, full_name: str, password: str, report: SeedReport, **flags
         )
         report.created["users"] += 1
     else:
-        user.set_password(password)
-        user.is_active = True
-        user.save(update_fields=["password", "is_active", "updated_at"])
+        # Only what drifted is put back, so that a second run changes nothing (a reset password would record a
+        # password change and end the person's other sessions).
+        changed = []
+        if not user.check_password(password):
+            user.set_password(password)
+            changed.append("password")
+        if not user.is_active:
+            user.is_active = True
+            changed.append("is_active")
+        if changed:
+            user.save(update_fields=[*changed, "updated_at"])
     return user
 
 
@@ -199,4 +209,5 @@ def seed_demo() -> SeedReport:
             if department.manager_id != manager.pk:
                 services.department_update(actor=superuser, department=department, manager=manager)
 
+    report.created.update(seed_tasks(actor=superuser))
     return report

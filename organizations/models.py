@@ -307,11 +307,23 @@ class Department(SoftDeleteOrganizationOwnedModel):
             raise ValidationError(errors)
 
 
+class AccessSource(models.TextChoices):
+    """Where a membership or a role assignment comes from.
+
+    Provider-sourced rows follow the identity provider's claims: they are re-synced at each sign-in and removed when the
+    claims no longer imply them. Manual rows are never touched by that synchronisation.
+    """
+
+    MANUAL = "manual", "Manual"
+    PROVIDER = "provider", "Identity provider"
+
+
 class Membership(OrganizationOwnedModel):
     """A person's place in an organization: at most one membership per user and organization.
 
     The department belongs to the same organization; an employee number is unique within the organization when set.
     Only active memberships let a user into the organization; what they may do there comes from role assignments.
+    ``source`` says whether it was given by hand or follows the identity provider's claims.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="memberships")
@@ -324,6 +336,7 @@ class Membership(OrganizationOwnedModel):
     is_active = models.BooleanField(default=True)
     joined_on = models.DateField(default=timezone.localdate)
     left_on = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=AccessSource.choices, default=AccessSource.MANUAL, editable=False)
 
     department_scope_lookup = "department__path"
 

@@ -21,7 +21,8 @@ from audit.events import record_event
 from audit.history import changed_fields, record_bulk
 from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
-from organizations.models import Department, Membership, Organization
+from erp.services import assign_fields
+from organizations.models import AccessSource, Department, Membership, Organization
 
 ORGANIZATION_FIELDS = {
     "slug",
@@ -37,14 +38,6 @@ ORGANIZATION_FIELDS = {
 }
 DEPARTMENT_FIELDS = {"code", "name", "parent", "manager", "headcount_limit", "display_order"}
 MEMBERSHIP_FIELDS = {"department", "job_title", "employee_number", "is_active", "joined_on", "left_on"}
-
-
-def _assign(instance: Any, data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(data) - allowed
-    if unknown:
-        raise TypeError(f"Cannot set {', '.join(sorted(unknown))} on {type(instance).__name__}.")
-    for field, value in data.items():
-        setattr(instance, field, value)
 
 
 def _with_fresh_parent(model: type[Organization] | type[Department], fields: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +59,7 @@ def _with_fresh_parent(model: type[Organization] | type[Department], fields: dic
 def organization_create(*, actor: Actor, slug: str, code: str, name: str, **fields: Any) -> Organization:
     """Create an organization (a tenant or, with ``parent``, a subsidiary)."""
     organization = Organization(slug=slug, code=code, name=name)
-    _assign(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
+    assign_fields(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
     organization.stamp(actor)
     organization.full_clean()
     organization.save()
@@ -77,7 +70,7 @@ def organization_create(*, actor: Actor, slug: str, code: str, name: str, **fiel
 def organization_update(*, actor: Actor, organization: Organization, **fields: Any) -> Organization:
     """Change an organization's name, parent or settings; the parent chain stays free of cycles."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
-    _assign(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
+    assign_fields(organization, _with_fresh_parent(Organization, fields), ORGANIZATION_FIELDS)
     organization.stamp(actor)
     organization.full_clean()
     organization.save()
@@ -121,7 +114,7 @@ def _require_department_change(actor: User, organization_id: int, department: De
 def department_create(*, actor: Actor, organization: Organization, code: str, name: str, **fields: Any) -> Department:
     """Create a department, at the root or under a parent of the same organization, within the depth limit."""
     department = Department(organization=organization, code=code, name=name)
-    _assign(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
+    assign_fields(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
     department.stamp(actor)
     department.full_clean(exclude=["path", "depth"])
     department.path = department.own_path
@@ -148,7 +141,7 @@ def department_update(*, actor: Actor, department: Department, **fields: Any) ->
         for parent in (department.parent, fields["parent"]):
             _require_department_change(actor, department.organization_id, parent)  # type: ignore[arg-type]
     old_path, old_depth = department.path, department.depth
-    _assign(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
+    assign_fields(department, _with_fresh_parent(Department, fields), DEPARTMENT_FIELDS)
     department.stamp(actor)
     department.full_clean(exclude=["path", "depth"])
     new_path = department.own_path
@@ -206,10 +199,20 @@ def department_restore(*, actor: Actor, department: Department) -> Department:
 
 
 @transaction.atomic
-def membership_create(*, actor: Actor, organization: Organization, user: User, **fields: Any) -> Membership:
-    """Make a user a member of an organization (once), optionally in one of its departments."""
-    membership = Membership(organization=organization, user=user)
-    _assign(membership, fields, MEMBERSHIP_FIELDS)
+def membership_create(
+    *,
+    actor: Actor,
+    organization: Organization,
+    user: User,
+    source: str = AccessSource.MANUAL,
+    **fields: Any,
+) -> Membership:
+    """Make a user a member of an organization (once), optionally in one of its departments.
+
+    ``source`` is ``provider`` only for memberships that follow the identity provider's claims.
+    """
+    membership = Membership(organization=organization, user=user, source=source)
+    assign_fields(membership, fields, MEMBERSHIP_FIELDS)
     membership.stamp(actor)
     membership.full_clean()
     membership.save()
@@ -222,7 +225,7 @@ def membership_update(*, actor: Actor, membership: Membership, **fields: Any) ->
     """Change a member's department, title, number, state or dates."""
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     was_active = membership.is_active
-    _assign(membership, fields, MEMBERSHIP_FIELDS)
+    assign_fields(membership, fields, MEMBERSHIP_FIELDS)
     if "is_active" in fields and fields["is_active"] and "left_on" not in fields:
         membership.left_on = None
     membership.stamp(actor)
@@ -243,7 +246,7 @@ def _membership_event(kind: str, actor: Actor, membership: Membership, fields: l
         actor=actor if isinstance(actor, User) else None,
         target_user=membership.user_id,
         obj=membership,
-        data={"fields": fields, "is_active": membership.is_active},
+        data={"fields": fields, "is_active": membership.is_active, "source": membership.source},
     )
 
 

@@ -143,18 +143,19 @@ class RoleAdmin(OrganizationScopedAdmin):
 
 @admin.register(RoleAssignment)
 class RoleAssignmentAdmin(OrganizationScopedAdmin):
-    list_display = ["user", "role", "organization", "department", "valid_from", "valid_until", "is_active"]
+    list_display = ["user", "role", "organization", "department", "valid_from", "valid_until", "is_active", "source"]
     list_filter = [
         ("organization", admin.RelatedOnlyFieldListFilter),
         ("role", admin.RelatedOnlyFieldListFilter),
         ("department", admin.RelatedOnlyFieldListFilter),
         "is_active",
+        "source",
     ]
     search_fields = ["user__email", "user__full_name", "role__code", "reason"]
     list_select_related = ["user", "role", "organization", "department"]
     autocomplete_fields = ["user", "department"]
     fields = ["organization", "user", "role", "department", "valid_from", "valid_until", "is_active", "reason"]
-    readonly_fields = ["granted_by", "created_at", "updated_at", "created_by", "updated_by"]
+    readonly_fields = ["source", "granted_by", "created_at", "updated_at", "created_by", "updated_by"]
 
     def get_fields(self, request: HttpRequest, obj: RoleAssignment | None = None) -> Any:
         if obj is None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import models, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.lookups import IsNull
 from django.utils import timezone
 
@@ -191,17 +191,28 @@ def _compute(user: User, organization_id: int) -> EffectivePermissions:
             if permission not in wide:
                 scopes[permission] = Scope(department_paths=frozenset(department_paths))
 
+    # Every grant table (user and group grants of each shareable model) is read in one UNION ALL query, so that the
+    # cost of a cold computation does not grow with the number of shareable models.
     object_grants: dict[str, set[int]] = defaultdict(set)
     group_granted: set[str] = set()
-    for _model, user_grants, group_grants in shareable_models():
-        for grants, condition in ((user_grants, Q(user_id=user.pk)), (group_grants, Q(group__user=user.pk))):
-            rows = grants.objects.filter(condition, content_object__organization_id=organization_id).values_list(
-                "permission__content_type__app_label", "permission__codename", "content_object_id"
-            )
-            for app_label, codename, object_id in rows:
-                object_grants[f"{app_label}.{codename}"].add(object_id)
-                if grants is group_grants:
-                    group_granted.add(f"{app_label}.{codename}")
+    parts = [
+        grants.objects.filter(condition, content_object__organization_id=organization_id)
+        .annotate(through_group=Value(through_group))
+        .values_list(
+            "permission__content_type__app_label", "permission__codename", "content_object_id", "through_group"
+        )
+        .order_by()
+        for _model, user_grants, group_grants in shareable_models()
+        for grants, condition, through_group in (
+            (user_grants, Q(user_id=user.pk), False),
+            (group_grants, Q(group__user=user.pk), True),
+        )
+    ]
+    rows = parts[0].union(*parts[1:], all=True) if parts else []
+    for app_label, codename, object_id, through_group in rows:
+        object_grants[f"{app_label}.{codename}"].add(object_id)
+        if through_group:
+            group_granted.add(f"{app_label}.{codename}")
 
     return EffectivePermissions(
         organization_id=organization_id,

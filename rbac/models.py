@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.history import AuditHistory
 from erp.db.models import ActorStampedModel, OrganizationOwnedModel, OrganizationQuerySet
-from organizations.models import code_validator
+from organizations.models import AccessSource, code_validator
 
 
 class RoleQuerySet(models.QuerySet["Role"]):
@@ -142,7 +142,8 @@ class RoleAssignment(OrganizationOwnedModel):
     """A user holds a role in an organization, for the whole organization or only a department subtree.
 
     The user must be an active member. Inactive, not-yet-valid and expired assignments grant nothing: validity is
-    judged when permissions are computed, so no scheduled job is needed.
+    judged when permissions are computed, so no scheduled job is needed. ``source`` says whether it was given by hand
+    or follows the identity provider's claims (those are re-synced at each sign-in; manual ones never are).
     """
 
     organization = models.ForeignKey(
@@ -160,6 +161,7 @@ class RoleAssignment(OrganizationOwnedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     reason = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=16, choices=AccessSource.choices, default=AccessSource.MANUAL, editable=False)
 
     objects: ClassVar[models.Manager[RoleAssignment]] = RoleAssignmentQuerySet.as_manager()  # type: ignore[assignment]
     history = AuditHistory()

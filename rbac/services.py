@@ -19,7 +19,7 @@ from accounts.models import Actor, User
 from audit.events import record_event
 from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
-from organizations.models import Department, Membership, Organization
+from organizations.models import AccessSource, Department, Membership, Organization
 from rbac import engine
 from rbac.grants import grant_models_for
 from rbac.models import Role, RoleAssignment, RolePermission
@@ -207,11 +207,13 @@ def role_assign(
     valid_until: datetime.datetime | None = None,
     is_active: bool = True,
     reason: str = "",
+    source: str = AccessSource.MANUAL,
 ) -> RoleAssignment:
     """Give a user a role in the organization (optionally for a department subtree and a period).
 
     The user must be an active member; the same role twice for the same scope is a conflict; the actor must hold
-    every permission of the role over the assignment's scope.
+    every permission of the role over the assignment's scope. ``source`` is ``provider`` only for assignments that
+    follow the identity provider's claims.
     """
     assignment = RoleAssignment(
         organization=organization,
@@ -222,6 +224,7 @@ def role_assign(
         valid_until=valid_until,
         is_active=is_active,
         reason=reason,
+        source=source,
         granted_by=actor if isinstance(actor, User) else None,
     )
     assignment.stamp(actor)
@@ -356,6 +359,7 @@ def _assignment_event(kind: str, actor: Actor, assignment: RoleAssignment) -> No
             "is_active": assignment.is_active,
             "valid_from": assignment.valid_from.isoformat() if assignment.valid_from else None,
             "valid_until": assignment.valid_until.isoformat() if assignment.valid_until else None,
+            "source": assignment.source,
         },
     )
 

@@ -43,8 +43,15 @@ SYSTEM_ROLES = [
     SystemRole(
         code="member",
         name="Member",
-        description="An ordinary member: reads the organization's data.",
-        permissions=(),
+        description="An ordinary member: reads the organization's data and works on tasks.",
+        permissions=(
+            "tasks.add_task",
+            "tasks.change_task",
+            "tasks.add_comment",
+            "tasks.add_timeentry",
+            "tasks.add_taskdependency",
+            "tasks.delete_taskdependency",
+        ),
         parent="viewer",
     ),
     SystemRole(
@@ -57,8 +64,12 @@ SYSTEM_ROLES = [
     SystemRole(
         code="manager",
         name="Manager",
-        description="Runs departments: edits departments and memberships within the assignment's scope.",
+        description=(
+            "Runs departments and their projects: edits departments, memberships, projects and tasks within the "
+            "assignment's scope."
+        ),
         permissions=(
+            "tasks.*",
             "organizations.add_department",
             "organizations.change_department",
             "organizations.change_membership",

@@ -58,6 +58,7 @@ def membership_body(membership: Membership) -> dict[str, Any]:
         "is_active": membership.is_active,
         "joined_on": membership.joined_on.isoformat(),
         "left_on": membership.left_on.isoformat() if membership.left_on else None,
+        "source": membership.source,
         "created_at": iso(membership.created_at),
         "updated_at": iso(membership.updated_at),
     }

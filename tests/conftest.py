@@ -53,7 +53,7 @@ def tree(organization) -> dict[str, Department]:
 
 @pytest.fixture
 def member(organization) -> User:
-    """An active member holding the system role ``member`` (reads everything, changes nothing)."""
+    """An active member holding the system role ``member`` (reads everything, changes nothing but tasks)."""
     return MembershipFactory(organization=organization, role="member").user
 
 

@@ -16,15 +16,19 @@ from erp.api.urls import account_router, tenant_router
 from erp.api.viewsets import SEALED_METHODS, OrganizationScopedViewSet
 from erp.db.models import OrganizationOwnedModel
 
-PROJECT_APPS = {"accounts", "organizations", "rbac", "audit"}
+PROJECT_APPS = {"accounts", "organizations", "rbac", "audit", "tasks"}
 # Rows that are not owned by one organization through the shared base, and why that is legitimate.
 PLATFORM_MODELS = {
     "accounts.User": "the people themselves: one account may belong to several organizations",
+    "accounts.PasswordHistory": "a person's past password hashes, owned through the account",
+    "accounts.UserSession": "a person's signed-in sessions, owned through the account",
     "organizations.Organization": "the tenants themselves",
     "rbac.Role": "organization is nullable on purpose: system roles (organization null) serve every tenant",
     "rbac.RolePermission": "a role's permission list, owned through its role (an organization's or a system role)",
     "organizations.DepartmentUserObjectPermission": "a guardian grant, owned through its department (content_object)",
     "organizations.DepartmentGroupObjectPermission": "a guardian grant, owned through its department (content_object)",
+    "tasks.ProjectUserObjectPermission": "a guardian grant, owned through its project (content_object)",
+    "tasks.ProjectGroupObjectPermission": "a guardian grant, owned through its project (content_object)",
     "audit.SecurityEvent": "the security log: installation-wide events (sign-ins) belong to no organization",
     "audit.SecurityEventDetail": "the erasable personal part of a security event, owned through its event",
     "audit.SecurityEventChain": "the head of one event chain (one per organization and one installation-wide)",
@@ -32,6 +36,8 @@ PLATFORM_MODELS = {
 }
 # Models that keep no history of their own, and why.
 UNAUDITED_MODELS = {
+    "accounts.PasswordHistory": "password hashes: versions would keep what the history trims and erasure wipes",
+    "accounts.UserSession": "an index of the session store; sign-ins, sign-outs and revocations are security events",
     "audit.SecurityEvent": "append-only and hash-chained: it never changes, so it has no versions",
     "audit.SecurityEventDetail": "personal data that erasure blanks; versions would keep what erasure removes",
     "audit.SecurityEventChain": "bookkeeping of the event chains, rebuilt from the events by verify_audit_chain",

@@ -24,9 +24,11 @@ from audit.models import SecurityEvent, SecurityEventKind
 from erp.api.urls import tenant_router
 from organizations.models import Department, Membership, Organization
 from rbac.models import Role, RoleAssignment
+from tasks.models import Comment, Project, Task, TimeEntry
 from tests.accounts.factories import UserFactory
 from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
 from tests.rbac.factories import RoleFactory, system_role
+from tests.tasks.factories import CommentFactory, ProjectFactory, TaskFactory, TimeEntryFactory
 
 SAFE_METHODS = {"get", "head", "options"}
 
@@ -42,6 +44,10 @@ OBJECT_FACTORIES: dict[type[models.Model], Callable[[Organization], Any]] = {
     ),
     # The audit feeds' gate model (their rows come from the history tables and the event log).
     SecurityEvent: lambda organization: record_event(SecurityEventKind.DATA_EXPORTED, organization=organization),
+    Project: lambda organization: ProjectFactory(organization=organization, code="TARGET"),
+    Task: lambda organization: TaskFactory(organization=organization),
+    Comment: lambda organization: CommentFactory(task=TaskFactory(organization=organization)),
+    TimeEntry: lambda organization: TimeEntryFactory(task=TaskFactory(organization=organization)),
 }
 
 
@@ -66,7 +72,7 @@ def database_state() -> dict[str, list[dict[str, Any]]]:
     """Every row of every project table: what a refused call must leave exactly as it was."""
     state = {}
     for model in apps.get_models():
-        if model._meta.app_label in {"accounts", "organizations", "rbac", "auth", "guardian"}:
+        if model._meta.app_label in {"accounts", "organizations", "rbac", "auth", "guardian", "tasks"}:
             manager = getattr(model, "all_objects", model._base_manager)
             state[model._meta.label] = list(manager.order_by("pk").values())
     return state

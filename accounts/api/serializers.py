@@ -4,7 +4,8 @@ from typing import Any, Literal
 
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts import sessions
+from accounts.models import User, UserSession
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -35,6 +36,28 @@ class LoginInputSerializer(serializers.Serializer):
 class PasswordChangeInputSerializer(serializers.Serializer):
     current_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     new_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class UserSessionSerializer(serializers.ModelSerializer):
+    """One of my signed-in sessions. ``current`` marks the session this request comes from."""
+
+    device = serializers.SerializerMethodField(help_text='A summary of the browser, e.g. "Firefox on Linux".')
+    current = serializers.SerializerMethodField(help_text="Whether this request comes from this session.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "device", "user_agent", "ip", "created_at", "last_seen_at", "current"]
+        read_only_fields = fields
+
+    def get_device(self, session: UserSession) -> str:
+        return sessions.describe_device(session.user_agent)
+
+    def get_current(self, session: UserSession) -> bool:
+        return bool(session.session_key) and session.session_key == self.context.get("current_session_key")
+
+
+class SessionsRevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many sessions were ended.")
 
 
 class CsrfTokenSerializer(serializers.Serializer):
@@ -74,3 +97,7 @@ class MyPermissionsSerializer(serializers.Serializer):
     is_superuser = serializers.BooleanField(help_text="Platform operators hold every permission.")
     permissions = PermissionScopeSerializer(many=True)
     object_grants = ObjectGrantSetSerializer(many=True)
+
+
+class LogoutSerializer(serializers.Serializer):
+    logout_url = serializers.URLField(help_text="Where the browser goes to end the identity provider's session too.")

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema
@@ -15,15 +16,19 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import services, sessions
 from accounts.api.serializers import (
     CsrfTokenSerializer,
     LoginInputSerializer,
+    LogoutSerializer,
     MyPermissionsQuerySerializer,
     MyPermissionsSerializer,
     PasswordChangeInputSerializer,
     ProfileSerializer,
+    SessionsRevokedSerializer,
+    UserSessionSerializer,
 )
+from accounts.models import UserSession
 from erp.api import access
 from erp.api.authentication import SessionAuthentication
 from rbac import explain
@@ -73,12 +78,23 @@ class LoginView(APIView):
 
 
 class LogoutView(APIView):
-    """Ends the current session."""
+    """Ends the current session.
 
-    @extend_schema(request=None, responses={204: None})
+    A session opened through the identity provider answers 200 with ``logout_url``: the provider's end-session
+    address (with ``id_token_hint``), where the browser must go so that the provider's session ends too. A local
+    session answers 204.
+    """
+
+    @extend_schema(request=None, responses={200: LogoutSerializer, 204: None})
     def post(self, request: Request) -> Response:
+        from accounts.oidc.logout import is_provider_session, provider_logout_url
+
+        provider_session = is_provider_session(request._request)
+        logout_url = provider_logout_url(request._request) if provider_session else None  # needs the ID token
         logout(request._request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        if logout_url is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LogoutSerializer({"logout_url": logout_url}).data)
 
 
 class MeView(APIView):
@@ -100,7 +116,7 @@ class MeView(APIView):
 
 
 class PasswordChangeView(APIView):
-    """Changes my password (the current one is required); this session stays signed in."""
+    """Changes my password (the current one is required); this session stays signed in, my other sessions end."""
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
@@ -109,6 +125,41 @@ class PasswordChangeView(APIView):
         user = services.user_change_password(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
         update_session_auth_hash(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MySessionsView(APIView):
+    """My signed-in sessions, newest first: device, client address, when it started and when it was last used. At
+    most ``SESSION_MAX_PER_USER`` exist at a time, so the list is not paginated."""
+
+    @extend_schema(responses=UserSessionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        user = access.request_user(request)
+        context = {"current_session_key": request._request.session.session_key}
+        return Response(UserSessionSerializer(sessions.live_sessions(user), many=True, context=context).data)
+
+
+class MySessionView(APIView):
+    """Ends one of my sessions (signed out at once; its cookie no longer works). Another person's session is 404."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        user = access.request_user(request)
+        session = get_object_or_404(UserSession.objects.filter(user=user), pk=pk)
+        is_current = session.session_key == request._request.session.session_key
+        sessions.session_revoke(actor=user, session=session)
+        if is_current:
+            request._request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MySessionsRevokeOthersView(APIView):
+    """Ends all my sessions except the one this request comes from (all of them when called with a bearer token)."""
+
+    @extend_schema(request=None, responses=SessionsRevokedSerializer)
+    def post(self, request: Request) -> Response:
+        user = access.request_user(request)
+        revoked = sessions.sessions_revoke_others(actor=user, current_session_key=request._request.session.session_key)
+        return Response(SessionsRevokedSerializer({"revoked": revoked}).data)
 
 
 class MyPermissionsView(APIView):

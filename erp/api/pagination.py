@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db import models
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce
 from rest_framework import exceptions, pagination
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+# What a NULL counts as when a list is ordered by a nullable field: after every value (a task without a due date comes
+# after all dated ones), so that the cursor's position is always a real value.
+NULL_LAST: dict[type[models.Field[Any, Any]], Any] = {
+    models.DateTimeField: datetime.datetime.max.replace(tzinfo=datetime.UTC),
+    models.DateField: datetime.date.max,
+    models.DecimalField: Decimal("1e15"),
+    models.IntegerField: 2**62,
+}
+CURSOR_KEY = "cursor_key_"
+
+
+def _null_last(field: models.Field[Any, Any]) -> Any:
+    for field_type, value in NULL_LAST.items():
+        if isinstance(field, field_type):
+            return value
+    return None
+
 
 class CursorPagination(pagination.CursorPagination):
-    """Pages of ``page_size`` rows (1 to ``API_MAX_PAGE_SIZE``), ordered by a stable key; a bad value is a 400."""
+    """Pages of ``page_size`` rows (1 to ``API_MAX_PAGE_SIZE``), ordered by a stable key; a bad value is a 400.
+
+    A cursor holds the first ordering field's value, which must never be NULL: a list ordered by a nullable date or
+    number is ordered by that value with NULL taken as the greatest value (an annotation ``cursor_key_<name>``).
+    """
 
     ordering = "-pk"
     page_size_query_param = "page_size"
@@ -44,11 +69,30 @@ class CursorPagination(pagination.CursorPagination):
         ordering = tuple(super().get_ordering(request, queryset, view))
         if not any(field.lstrip("-") in ("pk", "id") for field in ordering):
             ordering = (*ordering, "-pk" if ordering[0].startswith("-") else "pk")
+        first = ordering[0].lstrip("-")
+        if self._nullable_field(queryset.model, first) is not None:
+            ordering = (ordering[0].replace(first, CURSOR_KEY + first), *ordering[1:])
         return ordering
 
     def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: Any = None) -> list[Any] | None:
         self.model = queryset.model  # decode_cursor checks the cursor's position against the ordering field
+        first = self.get_ordering(request, queryset, view)[0].lstrip("-")
+        if first.startswith(CURSOR_KEY):
+            name = first.removeprefix(CURSOR_KEY)
+            field = self._nullable_field(queryset.model, name)
+            assert field is not None  # get_ordering only renames nullable fields
+            queryset = queryset.annotate(**{first: Coalesce(F(name), Value(_null_last(field)), output_field=field)})
         return super().paginate_queryset(queryset, request, view)
+
+    @staticmethod
+    def _nullable_field(model: type[models.Model], name: str) -> models.Field[Any, Any] | None:
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if isinstance(field, models.Field) and field.null and _null_last(field) is not None:
+            return field
+        return None
 
     def decode_cursor(self, request: Request) -> Any:
         try:
@@ -64,7 +108,7 @@ class CursorPagination(pagination.CursorPagination):
         order (a name where a depth is expected) or a forged one would otherwise fail in the database: a 500."""
         if "\x00" in str(position):
             return False
-        name = self.ordering[0].lstrip("-")
+        name = self.ordering[0].lstrip("-").removeprefix(CURSOR_KEY)
         model = getattr(self, "model", None)
         if model is None:
             return True

@@ -12,6 +12,7 @@ from audit.api_erasure import MyDataExportView, UserEraseView
 from erp.api.views import ApiRootView
 from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
 from rbac.api.views import ExplainViewSet, PermissionViewSet, RoleAssignmentViewSet, RoleViewSet
+from tasks.api.views import CommentViewSet, ProjectViewSet, TaskViewSet, TimeEntryViewSet
 
 account_router = SimpleRouter()
 account_router.register("organizations", OrganizationViewSet, basename="organization")
@@ -25,6 +26,10 @@ tenant_router.register("permissions", PermissionViewSet, basename="permission")
 tenant_router.register("explain", ExplainViewSet, basename="explain")
 tenant_router.register("audit/changes", AuditChangeViewSet, basename="audit-change")
 tenant_router.register("audit/events", AuditEventViewSet, basename="audit-event")
+tenant_router.register("projects", ProjectViewSet, basename="project")
+tenant_router.register("tasks", TaskViewSet, basename="task")
+tenant_router.register("comments", CommentViewSet, basename="comment")
+tenant_router.register("time-entries", TimeEntryViewSet, basename="time-entry")
 
 app_name = "api"
 urlpatterns = [
@@ -35,6 +40,13 @@ urlpatterns = [
     path("me/", account_views.MeView.as_view(), name="me"),
     path("me/password/", account_views.PasswordChangeView.as_view(), name="me-password"),
     path("me/permissions/", account_views.MyPermissionsView.as_view(), name="me-permissions"),
+    path("me/sessions/", account_views.MySessionsView.as_view(), name="me-sessions"),
+    path(
+        "me/sessions/revoke-others/",
+        account_views.MySessionsRevokeOthersView.as_view(),
+        name="me-sessions-revoke-others",
+    ),
+    path("me/sessions/<int:pk>/", account_views.MySessionView.as_view(), name="me-session"),
     path("me/export/", MyDataExportView.as_view(), name="me-export"),
     path("users/<int:pk>/erase/", UserEraseView.as_view(), name="user-erase"),
     path("", include(account_router.urls)),

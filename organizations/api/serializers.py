@@ -128,10 +128,11 @@ class MembershipSerializer(OrganizationContextMixin, serializers.ModelSerializer
             "is_active",
             "joined_on",
             "left_on",
+            "source",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "source", "created_at", "updated_at"]
         validators: list[Any] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -153,11 +153,12 @@ class RoleAssignmentSerializer(OrganizationContextMixin, serializers.ModelSerial
             "is_active",
             "is_in_force",
             "reason",
+            "source",
             "granted_by",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "granted_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "source", "granted_by", "created_at", "updated_at"]
         validators: list[Any] = []
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_a_member_reads_their_organization_wide_permissions(client_for, member):
     assert response.json() == {
         "organization": "acme",
         "is_superuser": False,
-        "permissions": everywhere(*names_of("viewer")),
+        "permissions": everywhere(*names_of("viewer"), *names_of("member")),
         "object_grants": [],
     }
 
@@ -67,10 +67,13 @@ def test_a_department_scoped_manager_sees_their_departments(client_for, organiza
 
     response = client_for(user).get(f"{URL}?organization=acme")
 
-    # then: view_* organization-wide (the manager's inherited ones too), the manager's own permissions in FIN
+    # then: view_* organization-wide (the manager's inherited ones too), the manager's own permissions and those it
+    # inherits from member in FIN
+    viewer = names_of("viewer")
+    in_fin = {*names_of("manager"), *names_of("member")} - set(viewer)
     assert response.status_code == 200
     assert response.json()["permissions"] == sorted(
-        everywhere(*names_of("viewer")) + within(tree["FIN"], *names_of("manager")),
+        everywhere(*viewer) + within(tree["FIN"], *in_fin),
         key=lambda row: row["permission"],
     )
 
@@ -120,7 +123,7 @@ def test_a_superuser_holds_every_catalog_permission(client_for, superuser, organ
     catalog = [
         f"{app_label}.{codename}"
         for app_label, codename in Permission.objects.filter(
-            content_type__app_label__in=["audit", "organizations", "rbac"]
+            content_type__app_label__in=["audit", "organizations", "rbac", "tasks"]
         )
         .exclude(codename__in=["add_organization", "delete_organization"])
         .values_list("content_type__app_label", "codename")

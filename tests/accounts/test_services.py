@@ -63,7 +63,13 @@ def test_user_create_without_password_gives_an_unusable_password():
                 "This password is entirely numeric.",
             ],
         ),
-        ("bob@example.com", ["The password is too similar to the email address."]),
+        (
+            "bob@example.com",
+            [
+                "The password is too similar to the email address.",
+                "The password cannot be your email address or the part of it before the @.",
+            ],
+        ),
     ],
 )
 def test_user_create_enforces_the_password_policy(password, messages):

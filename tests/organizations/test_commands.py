@@ -187,8 +187,10 @@ LOGINS = (
     f"  nina@globex.example      {DEMO_PASSWORD:<22} Organization administrator (org_admin) in globex\n"
     f"  sam@globex.example       {DEMO_PASSWORD:<22} Viewer (viewer) in globex\n"
 )
-CREATED_FIRST_TIME = "3 organizations, 17 departments, 20 users, 19 memberships, 19 role assignments"
-CREATED_NOTHING = "0 organizations, 0 departments, 0 users, 0 memberships, 0 role assignments"
+CREATED_FIRST_TIME = (
+    "3 organizations, 17 departments, 20 users, 19 memberships, 19 role assignments, 7 projects, 403 tasks"
+)
+CREATED_NOTHING = "0 organizations, 0 departments, 0 users, 0 memberships, 0 role assignments, 0 projects, 0 tasks"
 
 # organization, person, system role, department the role is limited to (managers: their department's subtree)
 DEMO_ROLES = {

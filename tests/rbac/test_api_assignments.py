@@ -34,6 +34,7 @@ def assignment_body(assignment: RoleAssignment, *, is_in_force: bool = True) -> 
         "is_active": assignment.is_active,
         "is_in_force": is_in_force,
         "reason": assignment.reason,
+        "source": assignment.source,
         "granted_by": assignment.granted_by_id,
         "created_at": iso(assignment.created_at),
         "updated_at": iso(assignment.updated_at),

@@ -16,9 +16,9 @@ URL = "/api/v1/organizations/acme/permissions/"
 
 
 def catalog_rows() -> list[dict[str, Any]]:
-    """What the catalog must list: the permissions of the audit, organizations and rbac apps, minus platform ones."""
+    """What the catalog must list: the permissions of the catalog apps, minus platform ones."""
     permissions = (
-        Permission.objects.filter(content_type__app_label__in=["audit", "organizations", "rbac"])
+        Permission.objects.filter(content_type__app_label__in=["audit", "organizations", "rbac", "tasks"])
         .exclude(content_type__app_label="organizations", codename__in=["add_organization", "delete_organization"])
         .select_related("content_type")
         .order_by("content_type__app_label", "content_type__model", "codename")
@@ -63,7 +63,7 @@ def test_platform_and_other_apps_permissions_are_not_in_the_catalog(client_for, 
     assert "organizations.add_organization" not in names
     assert "organizations.delete_organization" not in names
     assert "organizations.change_organization" in names
-    assert not {name for name in names if not name.startswith(("audit.", "organizations.", "rbac."))}
+    assert not {name for name in names if not name.startswith(("audit.", "organizations.", "rbac.", "tasks."))}
     assert "audit.view_history" in names
 
 

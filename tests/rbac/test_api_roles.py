@@ -110,9 +110,16 @@ def test_a_system_role_shows_what_it_inherits(client_for, member):
         "member",
         True,
         system_role("viewer").pk,
-        [],
+        [
+            "tasks.add_comment",
+            "tasks.add_task",
+            "tasks.add_taskdependency",
+            "tasks.add_timeentry",
+            "tasks.change_task",
+            "tasks.delete_taskdependency",
+        ],
     )
-    assert body["effective_permissions"] == own(system_role("viewer"))
+    assert body["effective_permissions"] == sorted(own(system_role("viewer")) + body["permissions"])
 
 
 def test_another_organizations_role_is_not_found(client_for, admin_member, other_organization):

@@ -70,6 +70,14 @@ def test_system_roles_ship_with_their_permissions(acme):
         "rbac.view_role",
         "rbac.view_rolepermission",
         "rbac.view_roleassignment",
+        "tasks.view_comment",
+        "tasks.view_project",
+        "tasks.view_projectgroupobjectpermission",
+        "tasks.view_projectmember",
+        "tasks.view_projectuserobjectpermission",
+        "tasks.view_task",
+        "tasks.view_taskdependency",
+        "tasks.view_timeentry",
     }
     assert services.role_permission_names(system_role("auditor")) == services.role_permission_names(viewer) | {
         "audit.view_history"
