@@ -7,6 +7,7 @@ an event about a change commits or rolls back with the change. Facts that must s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -127,11 +128,9 @@ def _locked_head(chain: int) -> SecurityEventChain:
     head = SecurityEventChain.objects.select_for_update().filter(chain=chain).first()
     if head is not None:
         return head
-    try:
-        with transaction.atomic():
-            SecurityEventChain.objects.create(chain=chain)
-    except IntegrityError:
-        pass  # created meanwhile by a concurrent first event
+    # A concurrent first event may have created the head meanwhile: it is then read (and locked) below.
+    with contextlib.suppress(IntegrityError), transaction.atomic():
+        SecurityEventChain.objects.create(chain=chain)
     return SecurityEventChain.objects.select_for_update().get(chain=chain)
 
 

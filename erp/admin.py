@@ -13,6 +13,7 @@ change, recorded in the history.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -106,10 +107,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
         deleted) — its last version, when that belongs to one of the user's organizations and the user could view it
         there. Anything else, another organization's object included, reads as missing (404)."""
         pk = unquote(object_id)
-        try:
+        # A live row this admin lists is the answer; otherwise its last version decides below.
+        with contextlib.suppress(self.model.DoesNotExist, ValueError, ValidationError):
             return self.get_queryset(request).get(pk=pk)
-        except (self.model.DoesNotExist, ValueError, ValidationError):
-            pass  # not a live row this admin lists: its last version decides below
         history = getattr(self.model, self.model._meta.simple_history_manager_attribute)
         try:
             latest = (

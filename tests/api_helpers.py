@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from organizations.models import Department, Membership
 
@@ -67,3 +70,14 @@ def membership_body(membership: Membership) -> dict[str, Any]:
 def department_rows() -> list[dict[str, Any]]:
     """Every department of every organization, deleted ones included: what a denied call must leave untouched."""
     return list(Department.all_objects.order_by("pk").values())
+
+
+def warm_queries(user: Any, url: str) -> tuple[int, Any]:
+    """The queries a GET of ``url`` costs ``user`` once their permissions are cached, and the response body."""
+    client = APIClient()
+    client.force_authenticate(user)
+    assert client.get(url).status_code == 200  # computes and caches the caller's permissions
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    return len(captured.captured_queries), response.json()

@@ -5,12 +5,10 @@ an organization administrator, a department-scoped manager and a user who holds 
 """
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm
-from rest_framework.test import APIClient
 
 from tests.accounts.factories import SuperuserFactory
+from tests.api_helpers import warm_queries
 from tests.organizations.factories import DepartmentFactory, MembershipFactory
 from tests.rbac.factories import RoleAssignmentFactory, system_role
 
@@ -54,16 +52,6 @@ def build(organization):
     return _build
 
 
-def measure(user, url):
-    client = APIClient()
-    client.force_authenticate(user)
-    assert client.get(url).status_code == 200  # computes and caches the caller's permissions
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured.captured_queries), response.json()
-
-
 @pytest.mark.parametrize("size", [10, 200])
 @pytest.mark.parametrize(
     ("endpoint", "caller"),
@@ -72,7 +60,7 @@ def measure(user, url):
 def test_list_queries_do_not_depend_on_the_caller_or_the_size(build, endpoint, caller, size):
     users = build(size)
     url, expected = ENDPOINTS[endpoint]
-    count, body = measure(users[caller], url)
+    count, body = warm_queries(users[caller], url)
     assert count == expected
     rows = body if isinstance(body, list) else body["results"]
     assert rows  # the caller really sees data
@@ -81,5 +69,5 @@ def test_list_queries_do_not_depend_on_the_caller_or_the_size(build, endpoint, c
 @pytest.mark.parametrize(("caller", "expected"), [("department_manager", 201), ("grant_only", 200), ("org_admin", 202)])
 def test_each_caller_sees_exactly_their_scope(build, caller, expected):
     users = build(200)
-    _count, body = measure(users[caller], ENDPOINTS["departments"][0])
+    _count, body = warm_queries(users[caller], ENDPOINTS["departments"][0])
     assert len(body["results"]) == min(expected, 200)

@@ -5,13 +5,11 @@ and a member who holds only an object grant on the project.
 """
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm
-from rest_framework.test import APIClient
 
 from tasks import services
 from tests.accounts.factories import SuperuserFactory
+from tests.api_helpers import warm_queries
 from tests.organizations.factories import DepartmentFactory, MembershipFactory
 from tests.rbac.factories import RoleAssignmentFactory, system_role
 from tests.tasks.factories import CommentFactory, TaskFactory
@@ -75,16 +73,6 @@ def build(organization):
     return _build
 
 
-def measure(user, url):
-    client = APIClient()
-    client.force_authenticate(user)
-    assert client.get(url).status_code == 200  # computes and caches the caller's permissions
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200, response.content
-    return len(captured.captured_queries), response.json()
-
-
 @pytest.mark.parametrize("size", [10, 200])
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
@@ -92,7 +80,7 @@ def test_queries_do_not_depend_on_the_caller_or_the_size(build, endpoint, caller
     world = build(size)
     url, expected = ENDPOINTS[endpoint]
     url = url.format(task=world["task"].pk, project=world["project"].pk)
-    count, body = measure(world["people"][caller], url)
+    count, body = warm_queries(world["people"][caller], url)
     assert count == expected
     rows = body if isinstance(body, list) else body.get("results", [body])
     # the caller really sees data (a superuser is nobody's assignee)
@@ -105,5 +93,5 @@ def test_queries_do_not_depend_on_the_caller_or_the_size(build, endpoint, caller
 def test_each_caller_sees_exactly_their_scope(build, caller, projects, tasks):
     world = build(200)
     user = world["people"][caller]
-    assert len(measure(user, ENDPOINTS["projects"][0])[1]["results"]) == projects
-    assert len(measure(user, ENDPOINTS["tasks"][0])[1]["results"]) == tasks
+    assert len(warm_queries(user, ENDPOINTS["projects"][0])[1]["results"]) == projects
+    assert len(warm_queries(user, ENDPOINTS["tasks"][0])[1]["results"]) == tasks
