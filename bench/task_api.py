@@ -149,30 +149,41 @@ def people(organization: Any) -> dict[str, Any]:
 
     User.objects.filter(email__endswith="@kinds.tbench.example").delete()
 
-    def member(email: str, role: str | None = None, department: Any = None) -> User:
+    def member(email: str, role: str | None = None, departments: tuple[str | None, ...] = (None,)) -> User:
         user = User.objects.create_user(f"{email}@kinds.tbench.example", None)
         Membership.objects.create(organization=organization, user=user)
-        if role:
+        for code in departments if role else ():
+            department = Department.objects.get(organization=organization, code=code) if code else None
             RoleAssignment.objects.create(
                 organization=organization, user=user, role=Role.objects.get(code=role), department=department
             )
         return user
 
+    def share(user: User, department: str, count: int) -> None:
+        view = Permission.objects.get(codename="view_project", content_type__app_label="tasks")
+        for project in Project.objects.filter(organization=organization, department__code=department).order_by("pk")[
+            :count
+        ]:
+            assign_perm(view, user, project)
+
     superuser = User.objects.create_user("superuser@kinds.tbench.example", None, is_superuser=True)
     admin = member("admin", "org_admin")
     plain = member("member", "member")
-    manager = member("manager", "manager", Department.objects.get(organization=organization, code="D5"))
+    manager = member("manager", "manager", ("D5",))
+    wide = member("wide", "manager", ("D1", "D2", "D3", "D4", "D5"))
     shared = member("shared")
-    view = Permission.objects.get(codename="view_project", content_type__app_label="tasks")
-    for project in Project.objects.filter(organization=organization, department__code="D5").order_by("pk")[:3]:
-        assign_perm(view, shared, project)
+    share(shared, "D5", 3)
+    mixed = member("mixed", "manager", ("D5",))
+    share(mixed, "D6", 3)
     engine.bump_organization(organization.pk)
     return {
         "superuser": superuser,
         "org admin": admin,
         "member (organization-wide)": plain,
         "department manager (10 projects)": manager,
+        "department manager of 5 departments (50 projects)": wide,
         "grants only (3 projects of D5)": shared,
+        "department manager + grants on 3 projects of D6": mixed,
     }
 
 

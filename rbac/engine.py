@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache as memoise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
@@ -83,7 +84,13 @@ class EffectivePermissions:
         return self.object_grants.get(permission, frozenset()) if self.is_member else frozenset()
 
     def holds_anywhere(self, permission: str) -> bool:
-        return not self.scope(permission).is_empty or bool(self.granted_objects(permission))
+        """Through a role, a grant, or a grant on a parent that reaches ``permission`` (``grants_through``)."""
+        from rbac.grants import parent_reach
+
+        if not self.scope(permission).is_empty or self.granted_objects(permission):
+            return True
+        reach = parent_reach().get(permission)
+        return reach is not None and bool(self.granted_objects(reach.parent_permission))
 
 
 # --- Version counters ----------------------------------------------------------------------------------------------
@@ -276,6 +283,14 @@ def scope_for(user: User | AnonymousUser, organization: Organization | int, perm
     return effective_permissions(user, organization).scope(permission)
 
 
+def holds_here(user: User | AnonymousUser, organization: Organization | int, permission: str) -> bool:
+    """Whether the user holds ``permission`` anywhere in the organization: through a role (on the whole organization
+    or some departments), a grant on some object, or a grant on a parent that reaches it."""
+    if isinstance(user, AnonymousUser) or not user.is_active:
+        return False
+    return user.is_superuser or effective_permissions(user, organization).holds_anywhere(permission)
+
+
 def department_path_of(obj: models.Model) -> str | None:
     """The department path an object is filed under, following the model's ``department_scope_lookup``."""
     lookup = getattr(type(obj), "department_scope_lookup", None)
@@ -297,9 +312,9 @@ def organization_id_of(obj: models.Model) -> int | None:
     return getattr(obj, "organization_id", None)
 
 
-def has_perm(user: User | AnonymousUser, permission: str, obj: models.Model | None = None) -> bool:
+def has_perm(user: User | AnonymousUser | None, permission: str, obj: models.Model | None = None) -> bool:
     """May the user use ``permission`` on ``obj`` (or, without an object, in at least one organization)?"""
-    if isinstance(user, AnonymousUser) or not user.is_active:
+    if user is None or isinstance(user, AnonymousUser) or not user.is_active:
         return False
     if user.is_superuser:
         return True
@@ -317,15 +332,34 @@ def has_perm(user: User | AnonymousUser, permission: str, obj: models.Model | No
         return True
     if scope.department_paths and scope.covers_path(department_path_of(obj)):
         return True
-    return obj.pk is not None and obj.pk in effective.granted_objects(permission)
+    if obj.pk is not None and obj.pk in effective.granted_objects(permission):
+        return True
+    return _granted_through_parent(effective, permission, obj)
+
+
+def _granted_through_parent(effective: EffectivePermissions, permission: str, obj: models.Model) -> bool:
+    """Whether a grant on the object's parent reaches ``permission`` on it (models declaring ``grants_through``)."""
+    from rbac.grants import parent_reach
+
+    reach = parent_reach().get(permission)
+    if reach is None:
+        return False
+    parent_id = reach.parent_id_of(obj)
+    return parent_id is not None and parent_id in effective.granted_objects(reach.parent_permission)
 
 
 def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization | int, action: str) -> _Q:
     """The rows of ``organization`` on which the user holds ``action``: ONE SQL statement.
 
-    Organization filter AND (the role scope — organization-wide, or a department subtree — OR an object grant).
-    When the scope is partial, the parts are UNIONed into one ``pk IN (…)`` subquery (an OR of subqueries would make
-    PostgreSQL scan the table); no id list is ever built in Python.
+    Organization filter AND (the role scope — organization-wide, or department subtrees — OR an object grant OR a grant
+    on the row's parent, for models that declare ``grants_through``). No id list is ever built in Python.
+
+    - A model filed under its department through a parent (a task through its project) is scoped through one set of
+      parents: ``project_id IN (the organization's projects in the subtrees, or granted)``. PostgreSQL hashes the few
+      parents or reads the rows of each through the (organization, parent) index, instead of joining every row it
+      walks to its parent and department.
+    - The model's own grants are UNIONed with that into one ``pk IN (…)`` subquery (an OR of subqueries over the
+      model's table would make PostgreSQL scan it).
     """
     from rbac.grants import grant_models_for
 
@@ -342,45 +376,122 @@ def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization
     scope = effective.scope(permission)
     if scope.is_organization_wide:
         return queryset
-    lookup = getattr(model, "department_scope_lookup", None)
-    subtree = Q()
-    if scope.department_paths and lookup is not None:
-        for path in sorted(scope.department_paths):
-            subtree |= Q(**{f"{lookup}__startswith": path})
+    in_scope, through_parent = _scope_predicate(model, organization, user, effective, permission, scope)
     grants: list[models.QuerySet[Any]] = []
+    if through_parent is not None:
+        grants.append(model._base_manager.filter(through_parent, organization=organization).order_by().values("pk"))
     grant_models = grant_models_for(model)
     granted = len(effective.granted_objects(permission))
     if grant_models is not None and granted:
-        permission_id = permission_pk(permission)
-        user_grants, group_grants = grant_models
+        by_user, by_group = _grants_held(user, effective, permission, grant_models)
         # Many grants: probe the grants row by row while walking the page's index order (the page stops after a few
         # dozen matches) rather than hashing every granted id and sorting. A scalar ``(SELECT … LIMIT 1)`` stays a
         # per-row index probe; an EXISTS would be pulled up into a semi-join, which brings the hash and sort back.
-        dense = granted > DENSE_GRANTS
-        row = {"content_object_id": OuterRef("pk")} if dense else {}
-        by_user = user_grants.objects.filter(permission_id=permission_id, user_id=user.pk, **row)
-        # Group grants are looked up only when some exist for this user (the cached data says so).
-        by_group = None
-        if permission in effective.group_granted:
-            groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
-            by_group = group_grants.objects.filter(permission_id=permission_id, group_id__in=groups, **row)
-        if dense:
-            probes = Q(IsNull(Subquery(by_user.values("pk")[:1]), False))
-            if by_group is not None:
-                probes |= Q(IsNull(Subquery(by_group.values("pk")[:1]), False))
-            return queryset.filter(subtree | probes if subtree else probes)
-        grants.append(by_user.order_by().values("content_object_id"))
-        if by_group is not None:
-            grants.append(by_group.order_by().values("content_object_id"))
-    if not subtree and not grants:
+        if granted > DENSE_GRANTS:
+            probes = Q()
+            for held in (by_user, by_group):
+                if held is not None:
+                    probe = held.filter(content_object_id=OuterRef("pk")).values("pk")[:1]
+                    probes |= Q(IsNull(Subquery(probe), False))
+            for part in (in_scope, through_parent):
+                if part is not None:
+                    probes |= part
+            return queryset.filter(probes)
+        grants.extend(held.values("content_object_id") for held in (by_user, by_group) if held is not None)
+    if in_scope is None and not grants:
         return queryset.none()
     if not grants:
-        return queryset.filter(subtree)  # a plain indexed prefix match: no subquery needed
+        return queryset.filter(in_scope)  # an indexed prefix match, or one set of parents: no UNION needed
     parts = grants
-    if subtree:
-        parts = [model._base_manager.filter(subtree, organization=organization).order_by().values("pk"), *grants]
+    if in_scope is not None:
+        parts = [model._base_manager.filter(in_scope, organization=organization).order_by().values("pk"), *grants]
     first, *others = parts
     return queryset.filter(pk__in=first.union(*others))
+
+
+def _scope_predicate(
+    model: type[models.Model],
+    organization: Organization | int,
+    user: User,
+    effective: EffectivePermissions,
+    permission: str,
+    scope: Scope,
+) -> tuple[Q | None, Q | None]:
+    """The rows in the role's department subtrees, and (apart, when it cannot be folded in) the rows under a granted
+    parent; ``None`` for an empty part.
+
+    When the model is filed under its department through the same parent that its grants come through (a task's
+    project), both become one condition on the parent: ``project_id IN (projects in the subtrees OR granted)``.
+    """
+    from rbac.grants import parent_reach
+
+    reach = parent_reach().get(permission)
+    parent_grants = _parent_grants(user, effective, permission)
+    through_parent = Q(**{f"{reach.lookup}__in": parent_grants}) if reach and parent_grants is not None else None
+    lookup: str | None = getattr(model, "department_scope_lookup", None)
+    paths = sorted(scope.department_paths) if lookup is not None else []
+    via = _scoped_via(model)
+    if via is None:
+        subtree = Q()
+        for path in paths:
+            subtree |= Q(**{f"{lookup}__startswith": path})
+        return (subtree if subtree else None), through_parent
+    parent_lookup, parent, department_lookup = via
+    in_parent = Q()
+    for path in paths:
+        in_parent |= Q(**{f"{department_lookup}__startswith": path})
+    if paths:  # the department's own organization filter lets PostgreSQL read its (organization, path) index
+        in_parent &= Q(**{f"{department_lookup.rsplit('__', 1)[0]}__organization": organization})
+    if through_parent is not None and reach is not None and reach.lookup == parent_lookup:
+        in_parent |= Q(pk__in=parent_grants)
+        through_parent = None
+    if not in_parent:
+        return None, through_parent
+    parents = parent._base_manager.filter(in_parent, organization=organization).order_by().values("pk")
+    return Q(**{f"{parent_lookup}__in": parents}), through_parent
+
+
+@memoise
+def _scoped_via(model: type[models.Model]) -> tuple[str, type[models.Model], str] | None:
+    """For a model filed under its department through a parent (``project__department__path``): the lookup to the
+    parent, the parent model and the parent's own lookup to the path; ``None`` for a model with a department of its
+    own (``department__path``) or none."""
+    lookup: str | None = getattr(model, "department_scope_lookup", None)
+    if lookup is None or lookup.count("__") < 2:
+        return None
+    *to_parent, department, path = lookup.split("__")
+    parent: Any = model
+    for hop in to_parent:
+        parent = parent._meta.get_field(hop).related_model
+    return "__".join(to_parent), parent, f"{department}__{path}"
+
+
+def _parent_grants(user: User, effective: EffectivePermissions, permission: str) -> models.QuerySet[Any] | None:
+    """The ids of the parents granted to the user or their groups with the parent permission that reaches
+    ``permission`` (``grants_through``); ``None`` when the user holds no such grant."""
+    from rbac.grants import grant_models_for, parent_reach
+
+    reach = parent_reach().get(permission)
+    if reach is None or not effective.granted_objects(reach.parent_permission):
+        return None
+    parent_grants = grant_models_for(reach.parent)
+    assert parent_grants is not None  # parent_reach() refuses a parent that cannot be shared
+    by_user, by_group = _grants_held(user, effective, reach.parent_permission, parent_grants)
+    parents = by_user.values("content_object_id")
+    return parents.union(by_group.values("content_object_id")) if by_group is not None else parents
+
+
+def _grants_held(
+    user: User, effective: EffectivePermissions, permission: str, grant_models: tuple[Any, Any]
+) -> tuple[models.QuerySet[Any], models.QuerySet[Any] | None]:
+    """The user's grants of ``permission`` and, when the cached data says some exist, their groups' grants."""
+    permission_id = permission_pk(permission)
+    user_grants, group_grants = grant_models
+    by_user = user_grants.objects.filter(permission_id=permission_id, user_id=user.pk).order_by()
+    if permission not in effective.group_granted:
+        return by_user, None
+    groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
+    return by_user, group_grants.objects.filter(permission_id=permission_id, group_id__in=groups).order_by()
 
 
 def permission_pk(permission: str) -> int:

@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from rbac import engine
-from rbac.grants import shareable_models
+from rbac.grants import grant_models_for, parent_reach, shareable_models
 from rbac.models import Role, RoleAssignment, RolePermission
 from rbac.system_roles import PLATFORM_PERMISSIONS, catalog_apps
 
@@ -196,44 +196,64 @@ def _assignment_reason(
 
 
 def _grant_reasons(user: User, organization: Organization, permission: str, obj: models.Model | None) -> list[Reason]:
-    """The user's and their groups' grants of ``permission`` on ``obj`` (or, without one, on any object here)."""
-    app_label, codename = permission.split(".", 1)
-    granted = Q(permission__content_type__app_label=app_label, permission__codename=codename)
-    targets: list[tuple[type[models.Model], Any, Any, Q]] = [
-        (
-            model,
-            user_table,
-            group_table,
-            Q(content_object=obj) if obj is not None else Q(content_object__organization=organization),
-        )
+    """The user's and their groups' grants of ``permission`` on ``obj`` (or, without one, on any object here), and the
+    grants on its parent that reach it (models declaring ``grants_through``)."""
+    reasons = [
+        reason
         for model, user_table, group_table in shareable_models()
         if obj is None or model is type(obj)
+        for reason in _grants_on(
+            user,
+            permission,
+            model,
+            (user_table, group_table),
+            Q(content_object=obj) if obj is not None else Q(content_object__organization=organization),
+        )
     ]
-    reasons: list[Reason] = []
-    for model, user_table, group_table, where in targets:
-        noun = model._meta.verbose_name
-        for object_id in (
-            user_table.objects.filter(granted, where, user=user)
-            .order_by("content_object_id")
-            .values_list("content_object_id", flat=True)
-        ):
-            reasons.append(
-                Reason("user_grant", True, f"A grant on {noun} {object_id} to the user.", object_id=object_id)
-            )
-        for grant in (
-            group_table.objects.filter(granted, where, group__user=user)
-            .select_related("group")
-            .order_by("content_object_id", "group__name")
-        ):
-            reasons.append(
-                Reason(
-                    "group_grant",
-                    True,
-                    f"A grant on {noun} {grant.content_object_id} to the group {grant.group.name}.",
-                    group=grant.group,
-                    object_id=grant.content_object_id,
-                )
-            )
+    reach = parent_reach().get(permission)
+    if reach is None:
+        return reasons
+    parent_id = reach.parent_id_of(obj) if obj is not None else None
+    if obj is not None and parent_id is None:
+        return reasons
+    tables = grant_models_for(reach.parent)
+    assert tables is not None  # parent_reach() refuses a parent that cannot be shared
+    where = Q(content_object_id=parent_id) if parent_id is not None else Q(content_object__organization=organization)
+    reaches = f", which reaches {permission}"
+    return reasons + _grants_on(user, reach.parent_permission, reach.parent, tables, where, reaches)
+
+
+def _grants_on(
+    user: User,
+    permission: str,
+    model: type[models.Model],
+    tables: tuple[Any, Any],
+    where: Q,
+    reaches: str = "",
+) -> list[Reason]:
+    app_label, codename = permission.split(".", 1)
+    granted = Q(permission__content_type__app_label=app_label, permission__codename=codename)
+    user_table, group_table = tables
+    noun = model._meta.verbose_name
+    what = f"A grant of {permission} on {noun}" if reaches else f"A grant on {noun}"
+    reasons = [
+        Reason("user_grant", True, f"{what} {object_id} to the user{reaches}.", object_id=object_id)
+        for object_id in user_table.objects.filter(granted, where, user=user)
+        .order_by("content_object_id")
+        .values_list("content_object_id", flat=True)
+    ]
+    reasons.extend(
+        Reason(
+            "group_grant",
+            True,
+            f"{what} {grant.content_object_id} to the group {grant.group.name}{reaches}.",
+            group=grant.group,
+            object_id=grant.content_object_id,
+        )
+        for grant in group_table.objects.filter(granted, where, group__user=user)
+        .select_related("group")
+        .order_by("content_object_id", "group__name")
+    )
     return reasons
 
 

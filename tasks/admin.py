@@ -211,9 +211,6 @@ class TaskAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Task | None = None) -> Any:
         return [*self.readonly_fields, "organization"] if obj is not None else self.readonly_fields
 
-    def has_object_permission(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        return rules.may(request.user, f"tasks.{action}_task", obj)
-
     def save_model(self, request: HttpRequest, obj: Task, form: ModelForm, change: bool) -> None:
         with refusals_as_messages():
             if change:
@@ -248,7 +245,7 @@ class TaskAdmin(OrganizationScopedAdmin):
         assignee = User.objects.filter(email__iexact=email).first() if email else None
         if email and assignee is None:
             raise ValidationError(f"Nobody has the email address {email}.")
-        tasks = self._changeable(request, queryset, lambda task: rules.may(request.user, "tasks.change_task", task))
+        tasks = self._changeable(request, queryset, lambda task: request.user.has_perm("tasks.change_task", task))
         with refusals_as_messages():
             count = services.tasks_reassign(actor=request.user, tasks=tasks, assignee=assignee)
         self.message_user(request, f"{count} task(s) reassigned.", messages.SUCCESS)
@@ -263,9 +260,6 @@ class ReadOnlyTaskPartAdmin(OrganizationScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def has_object_permission(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        return rules.may(request.user, f"tasks.{action}_{self.opts.model_name}", obj)
 
 
 @admin.register(Comment)

@@ -20,14 +20,13 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from audit.history import AuditHistory
 from erp.db.models import (
-    OrganizationManager,
     OrganizationOwnedModel,
-    OrganizationQuerySet,
     SoftDeleteOrganizationManager,
     SoftDeleteOrganizationOwnedModel,
     SoftDeleteOrganizationQuerySet,
 )
 from organizations.models import Department, Membership, Organization, code_validator
+from rbac.grants import ReachedThrough
 
 MAX_TASK_DEPTH = 5
 MAX_HOURS_PER_DAY = Decimal(24)
@@ -56,7 +55,7 @@ class Project(SoftDeleteOrganizationOwnedModel):
 
     The code is unique among the organization's live projects; the end date is not before the start date; the manager
     is an active member of the organization (and, through the services, a member of the project). A project can be
-    shared with a user or a group through an object grant, which also reaches its tasks (see ``tasks.rules``).
+    shared with a user or a group through an object grant, which also reaches its tasks (their ``grants_through``).
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="projects")
@@ -236,12 +235,6 @@ class TaskQuerySet(SoftDeleteOrganizationQuerySet["Task"]):  # type: ignore[over
     def with_label(self, label: str) -> TaskQuerySet:
         return self.filter(labels__contains=f"{LABEL_SEPARATOR}{label.strip().lower()}{LABEL_SEPARATOR}")
 
-    def visible_to(self, user: Any, organization: Organization | int, action: str) -> TaskQuerySet:
-        """Role scope on tasks (the organization, or the departments of their projects) or a grant on the project."""
-        from tasks import rules
-
-        return rules.visible_through_project(self, user, organization, action)
-
 
 class TaskManager(SoftDeleteOrganizationManager["Task"]):
     def get_queryset(self) -> TaskQuerySet:
@@ -295,6 +288,8 @@ class Task(SoftDeleteOrganizationOwnedModel):
     comment_count = models.PositiveIntegerField(default=0, editable=False)
 
     department_scope_lookup = "project__department__path"
+    # A grant on the project: view_project reads its tasks, change_project works on them.
+    grants_through = ReachedThrough("project", {"view": "view", "change": "change"})
 
     objects: ClassVar[TaskManager] = TaskManager()
     all_objects: ClassVar[AllTasksManager] = AllTasksManager()  # type: ignore[assignment]
@@ -404,6 +399,7 @@ class TaskDependency(OrganizationOwnedModel):
     depends_on = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="dependents")
 
     department_scope_lookup = "task__project__department__path"
+    grants_through = ReachedThrough("task__project", {"view": "view", "add": "change", "delete": "change"})
 
     history = AuditHistory()
 
@@ -439,29 +435,6 @@ class TaskDependency(OrganizationOwnedModel):
             raise ValidationError(errors)
 
 
-class CommentQuerySet(SoftDeleteOrganizationQuerySet["Comment"]):  # type: ignore[override]
-    def visible_to(self, user: Any, organization: Organization | int, action: str) -> CommentQuerySet:
-        from tasks import rules
-
-        return rules.visible_through_project(self, user, organization, action)
-
-
-class CommentManager(SoftDeleteOrganizationManager["Comment"]):
-    def get_queryset(self) -> CommentQuerySet:
-        queryset = CommentQuerySet(self.model, using=self._db)
-        return queryset if self.include_deleted else queryset.alive()
-
-    def for_organization(self, organization: Organization | int) -> CommentQuerySet:
-        return self.get_queryset().for_organization(organization)
-
-    def visible_to(self, user: Any, organization: Organization | int, action: str) -> CommentQuerySet:
-        return self.get_queryset().visible_to(user, organization, action)
-
-
-class AllCommentsManager(CommentManager):
-    include_deleted = True
-
-
 class Comment(SoftDeleteOrganizationOwnedModel):
     """A remark on a task by its author, who alone may edit it (an edit sets ``is_edited``)."""
 
@@ -474,9 +447,8 @@ class Comment(SoftDeleteOrganizationOwnedModel):
     is_edited = models.BooleanField(default=False, editable=False)
 
     department_scope_lookup = "task__project__department__path"
+    grants_through = ReachedThrough("task__project", {"view": "view", "add": "change"})
 
-    objects: ClassVar[CommentManager] = CommentManager()
-    all_objects: ClassVar[AllCommentsManager] = AllCommentsManager()  # type: ignore[assignment]
     history = AuditHistory()
 
     class Meta:
@@ -492,24 +464,6 @@ class Comment(SoftDeleteOrganizationOwnedModel):
             raise ValidationError({"task": "The task belongs to another organization."})
         if not self.body.strip():
             raise ValidationError({"body": "A comment needs some text."})
-
-
-class TimeEntryQuerySet(OrganizationQuerySet["TimeEntry"]):
-    def visible_to(self, user: Any, organization: Organization | int, action: str) -> TimeEntryQuerySet:
-        from tasks import rules
-
-        return rules.visible_through_project(self, user, organization, action)
-
-
-class TimeEntryManager(OrganizationManager["TimeEntry"]):
-    def get_queryset(self) -> TimeEntryQuerySet:
-        return TimeEntryQuerySet(self.model, using=self._db)
-
-    def for_organization(self, organization: Organization | int) -> TimeEntryQuerySet:
-        return self.get_queryset().for_organization(organization)
-
-    def visible_to(self, user: Any, organization: Organization | int, action: str) -> TimeEntryQuerySet:
-        return self.get_queryset().visible_to(user, organization, action)
 
 
 class TimeEntry(OrganizationOwnedModel):
@@ -530,8 +484,8 @@ class TimeEntry(OrganizationOwnedModel):
     note = models.CharField(max_length=500, blank=True)
 
     department_scope_lookup = "task__project__department__path"
+    grants_through = ReachedThrough("task__project", {"view": "view", "add": "change"})
 
-    objects: ClassVar[TimeEntryManager] = TimeEntryManager()
     history = AuditHistory()
 
     class Meta:

@@ -22,6 +22,7 @@ from accounts.models import Actor, User
 from erp.exceptions import ConflictError
 from erp.services import assign_fields
 from organizations.models import Membership, Organization
+from rbac import engine
 from tasks import rules, selectors
 from tasks.models import (
     OPEN_STATUSES,
@@ -151,7 +152,7 @@ def project_member_remove(*, actor: Actor, project: Project, user: User) -> None
 
 
 def _requireassign_fields(actor: Actor, task: Task) -> None:
-    if not _is_platform(actor) and not rules.may(actor, "tasks.assign_task", task):
+    if not _is_platform(actor) and not engine.has_perm(actor, "tasks.assign_task", task):
         raise PermissionDenied("You do not have the permission tasks.assign_task, needed to choose who does a task.")
 
 
@@ -313,7 +314,7 @@ def comment_delete(*, actor: Actor, comment: Comment) -> None:
     """Soft-delete a comment: its author, or whoever holds ``tasks.delete_comment`` on it."""
     comment = Comment.objects.select_for_update().get(pk=comment.pk)
     is_author = comment.author_id is not None and comment.author_id == getattr(actor, "pk", None)
-    if not is_author and not _is_platform(actor) and not rules.may(actor, "tasks.delete_comment", comment):
+    if not is_author and not _is_platform(actor) and not engine.has_perm(actor, "tasks.delete_comment", comment):
         raise PermissionDenied("Only the author of a comment or a holder of tasks.delete_comment may delete it.")
     comment.mark_deleted(actor=actor)
     _count_comments(actor, comment.task, f"comment {comment.pk} deleted")
@@ -371,7 +372,7 @@ def _require_own_entry(actor: Actor, entry: TimeEntry, permission: str) -> None:
     if (
         entry.member_id != getattr(actor, "pk", None)
         and not _is_platform(actor)
-        and not rules.may(actor, permission, entry)
+        and not engine.has_perm(actor, permission, entry)
     ):
         raise PermissionDenied(f"Only the member who logged the time or a holder of {permission} may do this.")
 

@@ -133,7 +133,7 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         """Whether the caller holds ``permission`` on ``obj`` or, without one, anywhere in the organization."""
         if obj is not None:
             return engine.has_perm(self.user, permission, obj)
-        return not engine.scope_for(self.user, self.organization, permission).is_empty
+        return engine.holds_here(self.user, self.organization, permission)
 
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):
