@@ -82,7 +82,7 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def _holds(self, request: HttpRequest, organization_id: int, action: str) -> bool:
         permission = f"organizations.{action}_organization"
         if action == "view":
-            return engine.effective_permissions(request.user, organization_id).holds_anywhere(permission)
+            return engine.holds_here(request.user, organization_id, permission)
         return engine.scope_for(request.user, organization_id, permission).is_organization_wide
 
     def save_model(self, request: HttpRequest, obj: Organization, form: ModelForm, change: bool) -> None:

@@ -459,11 +459,11 @@ def _scoped_via(model: type[models.Model]) -> tuple[str, type[models.Model], str
     lookup: str | None = getattr(model, "department_scope_lookup", None)
     if lookup is None or lookup.count("__") < 2:
         return None
+    from rbac.grants import related_path
+
     *to_parent, department, path = lookup.split("__")
-    parent: Any = model
-    for hop in to_parent:
-        parent = parent._meta.get_field(hop).related_model
-    return "__".join(to_parent), parent, f"{department}__{path}"
+    parent_lookup = "__".join(to_parent)
+    return parent_lookup, related_path(model, parent_lookup)[-1], f"{department}__{path}"
 
 
 def _parent_grants(user: User, effective: EffectivePermissions, permission: str) -> models.QuerySet[Any] | None:

@@ -90,13 +90,13 @@ class ParentReach:
         return getattr(value, f"{last}_id", None)
 
 
-def _path(model: type[models.Model], lookup: str) -> tuple[type[models.Model], ...]:
-    """The models a lookup passes through, from ``model`` to the last one (the parent) included."""
+def related_path(model: type[models.Model], lookup: str) -> tuple[type[models.Model], ...]:
+    """The models a lookup of foreign keys passes through, from ``model`` to the last one included."""
     path: list[Any] = [model]
     for hop in lookup.split("__"):
         target = path[-1]._meta.get_field(hop).related_model
         if target is None:
-            raise ImproperlyConfigured(f"{model.__name__}.grants_through: {lookup!r} does not follow foreign keys.")
+            raise ImproperlyConfigured(f"{model.__name__}: {lookup!r} does not follow foreign keys.")
         path.append(target)
     return tuple(path)
 
@@ -109,7 +109,7 @@ def parent_reach() -> dict[str, ParentReach]:
         declared: ReachedThrough | None = getattr(model, "grants_through", None)
         if declared is None:
             continue
-        *path, parent = _path(model, declared.lookup)
+        *path, parent = related_path(model, declared.lookup)
         if grant_models_for(parent) is None:
             raise ImproperlyConfigured(f"{model.__name__}.grants_through: {parent.__name__} cannot be shared.")
         for action, parent_action in declared.actions.items():
