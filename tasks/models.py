@@ -322,6 +322,9 @@ class Task(SoftDeleteOrganizationOwnedModel):
             models.Index(fields=["organization", "project", "status"], name="task_org_project_status_idx"),
             models.Index(fields=["organization", "assignee", "status"], name="task_org_assignee_status_idx"),
             models.Index(fields=["organization", "status", "due_date"], name="task_org_status_due_idx"),
+            # A list filtered by status, newest first; with a wide department scope PostgreSQL walks it (see
+            # rbac.parent_set) and stops after one page.
+            models.Index(fields=["organization", "status", "id"], name="task_org_status_id_idx"),
             models.Index(fields=["organization", "parent"], name="task_org_parent_idx"),
             models.Index(fields=["organization", "updated_at"], name="task_org_updated_idx"),
         ]

@@ -54,6 +54,9 @@ class ProjectViewSet(ObjectGrantsMixin, OrganizationScopedModelViewSet):
     action_permissions = {"add_member": "tasks.manage_project_members", "remove_member": "tasks.manage_project_members"}
 
     def scope_queryset(self, queryset: QuerySet[Project]) -> QuerySet[Project]:
+        if self.action in ("board", "summary"):
+            # These answer from the project's tasks; the department is what visible_tasks() decides on.
+            return queryset.select_related("department")
         return selectors.project_list(projects=queryset)
 
     def destroy_instance(self, instance: Project) -> None:  # type: ignore[override]

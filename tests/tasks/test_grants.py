@@ -258,7 +258,10 @@ def kinds_of_user(organization, tree, projects):
 
 
 @pytest.mark.parametrize("action", ["view", "change", "add"])
-def test_visible_is_has_perm_row_by_row(organization, tree, spread, action):
+@pytest.mark.parametrize("wide_share", [1.1, 0.0], ids=["array", "walk"])
+def test_visible_is_has_perm_row_by_row(organization, tree, spread, action, wide_share, monkeypatch):
+    # both shapes of the parent set (rbac.parent_set) must return the same rows
+    monkeypatch.setattr(engine, "WIDE_SHARE", wide_share)
     users = kinds_of_user(organization, tree, spread)
     for model in (Task, Comment, TimeEntry):
         rows = list(model._base_manager.all())
@@ -271,15 +274,59 @@ def test_visible_is_has_perm_row_by_row(organization, tree, spread, action):
             assert visible == expected, (model.__name__, label)
 
 
-def test_the_scope_and_the_grants_are_one_set_of_projects(organization, tree, spread):
+def test_the_scope_and_the_grants_are_one_set_of_projects(organization, tree, spread, monkeypatch):
+    monkeypatch.setattr(engine, "WIDE_SHARE", 0.5)  # ENG holds a fifth of the projects: the narrow shape
     user = kinds_of_user(organization, tree, spread)["ENG subtree + grant on NONE"]
     sql = str(Task.objects.visible_to(user, organization, "view").query)
     assert "UNION" not in sql
-    assert sql.count('"tasks_task"."project_id" IN (SELECT') == 1
+    assert sql.count('"tasks_task"."project_id" = ANY(ARRAY(SELECT') == 1
     assert sorted(Task.objects.visible_to(user, organization, "view").values_list("title", flat=True)) == [
         "ENG",
         "NONE",
     ]
+
+
+def test_a_scope_over_a_wide_share_of_the_projects_walks_the_list(organization, tree, spread):
+    users = kinds_of_user(organization, tree, spread)
+    # the organization has 5 projects (one soft-deleted); the FIN subtree holds FIN, AP and the deleted one in AP
+    wide = engine.effective_permissions(users["FIN subtree"], organization)
+    narrow = engine.effective_permissions(users["ENG subtree + grant on NONE"], organization)
+    assert wide.parent_shares["tasks.view_task"] == pytest.approx(3 / 5)
+    assert wide.parent_shares["tasks.view_comment"] == pytest.approx(3 / 5)
+    assert narrow.parent_shares["tasks.view_task"] == pytest.approx(1 / 5)
+    assert "tasks.view_project" not in wide.parent_shares  # a project is filed under its own department
+
+    sql = str(Task.objects.visible_to(users["FIN subtree"], organization, "view").query)
+    assert '("tasks_task"."project_id" IN (SELECT' in sql
+    assert ") IS TRUE" in sql
+    assert "ANY(ARRAY(" not in sql
+    user = users["FIN subtree"]
+    visible = set(Task.objects.visible_to(user, organization, "view").values_list("title", flat=True))
+    assert visible == {task.title for task in Task.objects.all() if engine.has_perm(user, "tasks.view_task", task)}
+    assert {"FIN", "AP"} <= visible
+
+
+def test_a_department_path_is_matched_as_a_prefix_not_a_pattern(organization, manager, tree):
+    from rbac.parent_set import InParentSet, Shape
+
+    condition = InParentSet(
+        engine.F("project"),
+        parent=Task._meta.get_field("project").related_model,
+        department_lookup="department__path",
+        organization_id=organization.pk,
+        paths=["F_N/", "%"],
+        grants=None,
+        shape=Shape.ARRAY,
+    )
+    services.task_create(
+        actor=manager,
+        organization=organization,
+        title="in FIN",
+        project=services.project_create(
+            actor=manager, organization=organization, code="P", name="P", manager=manager, department=tree["FIN"]
+        ),
+    )
+    assert not Task.objects.filter(condition).exists()  # neither "_" nor "%" is a wildcard in a path
 
 
 def test_the_board_decides_once_per_project_what_the_row_predicate_decides(organization, tree, spread):
