@@ -81,7 +81,7 @@ class EffectivePermissions:
     scopes: dict[str, Scope] = field(default_factory=dict)
     object_grants: dict[str, frozenset[int]] = field(default_factory=dict)
     group_granted: frozenset[str] = frozenset()  # permissions of which some grants come through groups
-    grant_permission_ids: dict[str, int] = field(default_factory=dict)  # the id of each permission granted
+    grant_permission_ids: dict[str, int] = field(default_factory=dict)  # the id of each permission in object_grants
     # For a permission scoped to departments on a model filed under them through a parent (a task through its
     # project): the share of the organization's parents in the subtrees, which picks the shape of visible()'s SQL.
     parent_shares: dict[str, float] = field(default_factory=dict)
@@ -551,7 +551,7 @@ def _parent_grant_source(user: User, effective: EffectivePermissions, permission
     return GrantSource(
         user_grants=user_grants,
         group_grants=group_grants if reach.parent_permission in effective.group_granted else None,
-        permission_id=_permission_id(effective, reach.parent_permission),
+        permission_id=effective.grant_permission_ids[reach.parent_permission],
         user_id=user.pk,
     )
 
@@ -560,32 +560,13 @@ def _grants_held(
     user: User, effective: EffectivePermissions, permission: str, grant_models: tuple[Any, Any]
 ) -> tuple[models.QuerySet[Any], models.QuerySet[Any] | None]:
     """The user's grants of ``permission`` and, when the cached data says some exist, their groups' grants."""
-    permission_id = _permission_id(effective, permission)
+    permission_id = effective.grant_permission_ids[permission]  # read with the grants: no lookup
     user_grants, group_grants = grant_models
     by_user = user_grants.objects.filter(permission_id=permission_id, user_id=user.pk).order_by()
     if permission not in effective.group_granted:
         return by_user, None
     groups = user_groups_table().objects.filter(user_id=user.pk).values("group_id")
     return by_user, group_grants.objects.filter(permission_id=permission_id, group_id__in=groups).order_by()
-
-
-def _permission_id(effective: EffectivePermissions, permission: str) -> int:
-    """The id of a permission the user holds grants of: read with the grants, so no lookup is needed."""
-    found = effective.grant_permission_ids.get(permission)
-    return found if found is not None else permission_pk(permission)
-
-
-def permission_pk(permission: str) -> int:
-    """The id of a permission row (``app_label.codename``), cached: it never changes once created."""
-    from django.contrib.auth.models import Permission
-
-    key = f"rbac:permission:{permission}"
-    found = cache.get(key)
-    if found is None:
-        app_label, codename = permission.split(".", 1)
-        found = Permission.objects.get(content_type__app_label=app_label, codename=codename).pk
-        cache.set(key, found, None)
-    return int(found)
 
 
 def user_groups_table() -> Any:

@@ -85,19 +85,17 @@ def _ensure_member(actor: Actor, project: Project, user_id: int | None, role: st
 @transaction.atomic
 def project_create(*, actor: Actor, organization: Organization, code: str, name: str, **fields: Any) -> Project:
     """Create a project; its manager becomes a member of it (as lead)."""
-    project = Project(organization=organization, code=code, name=name)
-    assign_fields(project, fields, PROJECT_FIELDS)
-    project.stamp(actor)
-    project.full_clean()
-    project.save()
-    _ensure_member(actor, project, project.manager_id, ProjectRole.LEAD)
-    return project
+    return _save_project(actor, Project(organization=organization, code=code, name=name), fields)
 
 
 @transaction.atomic
 def project_update(*, actor: Actor, project: Project, **fields: Any) -> Project:
     """Edit a project; a new manager becomes a member of it (as lead)."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    return _save_project(actor, Project.objects.select_for_update().get(pk=project.pk), fields)
+
+
+def _save_project(actor: Actor, project: Project, fields: dict[str, Any]) -> Project:
+    """Validate and save the project with ``fields``; its manager becomes a member of it (as lead)."""
     assign_fields(project, fields, PROJECT_FIELDS)
     project.stamp(actor)
     project.full_clean()
