@@ -1,7 +1,9 @@
 """The parents a user reaches (through department subtrees or grants), as one SQL condition on a child's foreign key.
 
 A task is visible to a department manager when its project is in the manager's subtrees or was shared with them:
-``project_id IN (SELECT id FROM project WHERE organization = … AND (department in the subtrees OR id granted))``.
+``project_id IN (SELECT id FROM project WHERE organization = … AND department in the subtrees UNION ALL SELECT id FROM
+project WHERE organization = … AND id granted)``. (Two branches rather than one OR: each branch reads its own index,
+where the OR read every project of the organization; 0.28 ms against 0.57 ms for a manager's page of tasks.)
 Built by the ORM, that nested condition cost more Python (building the filters, relabelling the subqueries,
 compiling them) than PostgreSQL spends answering it, on every list request. Here it is written once per shape from
 the models' ``_meta`` and filled with parameters, so a request only formats a few strings.
@@ -51,7 +53,8 @@ class InParentSet(Expression):
     """``<child's foreign key> IN (the organization's parents in ``paths`` OR granted through ``grants``)``.
 
     ``paths`` are department path prefixes, matched through ``department_lookup`` from the parent
-    (``department__path``; ``None`` without paths); ``grants`` is ``None`` when the user holds no grant on a parent.
+    (``department__path``, or ``path`` for a department; ``None`` without paths); ``grants`` is ``None`` when the user
+    holds no grant on a parent. The parent may be the model itself (``pk`` in the set of its rows the user reaches).
     Usable in ``filter()`` and inside ``Q``.
     """
 
@@ -112,12 +115,12 @@ class InParentSet(Expression):
             len(self.paths),
             None if grants is None else (grants.user_grants, grants.group_grants),
         )
-        params: list[Any] = [self.organization_id]
+        params: list[Any] = []
         if self.paths:
-            params.append(self.organization_id)
+            params += [self.organization_id, self.organization_id]
             params.extend(connection.ops.prep_for_like_query(path) + "%" for path in self.paths)
         if grants is not None:
-            params += [grants.permission_id, grants.user_id]
+            params += [self.organization_id, grants.permission_id, grants.user_id]
             if grants.group_grants is not None:
                 params += [grants.permission_id, grants.user_id]
         if connection.vendor != "postgresql":
@@ -140,8 +143,9 @@ def _template(
     paths: int,
     grant_tables: _GrantTables | None,
 ) -> str:
-    """The parent set's SELECT, with ``%s`` for the organization (twice with paths), each path prefix, and the
-    permission and user of each grant table; written once per database vendor and shape."""
+    """The parent set's SELECT: a branch for the subtrees (``%s`` for the organization twice, then each path prefix)
+    and one for the grants (the organization, then the permission and user of each grant table), joined by UNION ALL;
+    written once per database vendor and shape."""
     key = (connection.vendor, parent, department_lookup, paths, grant_tables)
     if key in _templates:
         return _templates[key]
@@ -161,18 +165,24 @@ def _template(
         return quote(model._meta.db_table)
 
     parent_pk = f"p.{primary_key(parent)}"
-    conditions: list[str] = []
-    join = ""
+    organization = f"p.{column(parent, 'organization')}"
+    branches: list[str] = []
     if paths:
         assert department_lookup is not None
-        department_field, path_field = department_lookup.split("__")
-        department = parent._meta.get_field(department_field).related_model
-        assert isinstance(department, type)  # a foreign key: engine._scoped_via() walked it
         like = connection.operators["startswith"] % "%s"
-        prefixes = " OR ".join(f"d.{column(department, path_field)} {like}" for _ in range(paths))
-        conditions.append(f"(d.{column(department, 'organization')} = %s AND ({prefixes}))")
-        kind = "LEFT JOIN" if grant_tables is not None else "INNER JOIN"
-        join = f" {kind} {table(department)} d ON d.{primary_key(department)} = p.{column(parent, department_field)}"
+        if "__" in department_lookup:  # the parent's department (department__path)
+            department_field, path_field = department_lookup.split("__")
+            department = parent._meta.get_field(department_field).related_model
+            assert isinstance(department, type)  # a foreign key: engine._scoped_via() walked it
+            join = f" JOIN {table(department)} d ON d.{primary_key(department)} = p.{column(parent, department_field)}"
+            alias = "d"
+        else:  # the parent is a department itself (path)
+            department, path_field, alias, join = parent, department_lookup, "p", ""
+        prefixes = " OR ".join(f"{alias}.{column(department, path_field)} {like}" for _ in range(paths))
+        branches.append(
+            f"SELECT {parent_pk} FROM {table(parent)} p{join}"  # noqa: S608 - names from _meta, values are parameters
+            f" WHERE {organization} = %s AND {alias}.{column(department, 'organization')} = %s AND ({prefixes})"
+        )
     if grant_tables is not None:
         user_grants, group_grants = grant_tables
         granted = (
@@ -189,9 +199,10 @@ def _template(
                 f"SELECT m.{column(memberships, 'group')} FROM {table(memberships)} m"
                 f" WHERE m.{column(memberships, 'user')} = %s)"
             )
-        conditions.append(f"{parent_pk} IN ({granted})")
-    _templates[key] = (
-        f"SELECT {parent_pk} FROM {table(parent)} p{join}"  # noqa: S608 - names from _meta, values are parameters
-        f" WHERE p.{column(parent, 'organization')} = %s AND ({' OR '.join(conditions)})"
-    )
+        branches.append(
+            f"SELECT {parent_pk} FROM {table(parent)} p"  # noqa: S608 - names from _meta, values are parameters
+            f" WHERE {organization} = %s AND {parent_pk} IN ({granted})"
+        )
+    assert branches, "a parent set needs department paths or grants"
+    _templates[key] = " UNION ALL ".join(branches)
     return _templates[key]

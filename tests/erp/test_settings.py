@@ -38,6 +38,49 @@ def test_postgresql_connections_are_persistent_with_a_statement_timeout():
         assert cursor.fetchone() == ("30s",)
 
 
+@pytest.mark.django_db
+def test_statements_sent_often_are_prepared_on_the_server():
+    database = settings.DATABASES["default"]
+    assert database["OPTIONS"]["server_side_binding"] is True
+    assert database["OPTIONS"]["prepare_threshold"] == 5
+    statement = "SELECT count(*) FROM django_content_type WHERE app_label = %s"
+    with connection.cursor() as cursor:
+        for _ in range(6):
+            cursor.execute(statement, ["tasks"])
+            assert cursor.fetchone()[0] > 0
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert "SELECT count(*) FROM django_content_type WHERE app_label = $1" in prepared
+
+
+def database_options(**environment: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_PREPARE_THRESHOLD"}
+    env.update(environment)
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'erp.settings'); django.setup();"
+        "from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS'];"
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+    )
+    return subprocess.run(  # noqa: S603 - a fixed command line built by the test
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_prepared_statements_can_be_turned_off_or_prepared_sooner():
+    turned_off = database_options(DATABASE_PREPARE_THRESHOLD="off")
+    assert turned_off.returncode == 0, turned_off.stderr
+    assert turned_off.stdout.split() == ["None", "None"]
+    sooner = database_options(DATABASE_PREPARE_THRESHOLD="0")
+    assert sooner.returncode == 0, sooner.stderr
+    assert sooner.stdout.split() == ["True", "0"]
+
+
+def test_a_prepare_threshold_that_is_not_a_number_is_refused():
+    result = database_options(DATABASE_PREPARE_THRESHOLD="sometimes")
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD must be a whole number of uses or off, not 'sometimes'" in result.stderr
+
+
 def test_prod_passes_the_deployment_checks():
     result = run_manage(
         "check",

@@ -228,18 +228,34 @@ def test_a_warm_permission_check_makes_no_query(acme, tree, django_assert_num_qu
         assert fresh.has_perm(VIEW, tree["HQ"]) is False
 
 
-def test_visible_to_is_one_statement_with_a_union_and_no_id_list(acme, tree):
+def test_visible_to_is_one_statement_with_one_set_and_no_id_list(acme, tree):
     user = member_of(acme)
     RoleAssignmentFactory(organization=acme, user=user, role=system_role("viewer"), department=tree["FIN"])
     assign_perm(VIEW, user, tree["ENG"])
-    visible_codes(user, acme)  # warms the permission cache (and the permission id lookup)
+    visible_codes(user, acme)  # warms the permission cache
     with CaptureQueriesContext(connection) as captured:
         codes = visible_codes(user, acme)
     assert codes == ["AP", "ENG", "FIN"]
     assert len(captured.captured_queries) == 1
     sql = captured.captured_queries[0]["sql"]
-    assert sql.count("UNION") == 1  # the subtree and the user grants (no group grants exist for this user)
-    assert str(tree["ENG"].pk) not in sql.split("UNION")[0].split("IN (")[0]
+    # the subtree and the user's grants are one set of departments (no group grants exist for this user)
+    assert '"organizations_department"."id" = ANY(ARRAY(SELECT p."id" FROM "organizations_department" p' in sql
+    assert sql.count("ANY(ARRAY(") == 1
+    assert sql.count(" UNION ALL ") == 1  # the subtree's branch and the grants' branch of the one set
+    assert str(tree["ENG"].pk) not in sql  # the grant is read from its table, not listed
+
+
+def test_a_group_grant_joins_the_same_set(acme, tree):
+    user = member_of(acme)
+    RoleAssignmentFactory(organization=acme, user=user, role=system_role("viewer"), department=tree["AP"])
+    group = Group.objects.create(name="auditors")
+    user.groups.add(group)
+    assign_perm(VIEW, group, tree["ENG"])
+    sql = str(Department.objects.visible_to(user, acme, "view").query)
+    assert sql.count("ANY(ARRAY(SELECT") == 1
+    assert sql.count(" UNION ALL ") == 1  # the subtree's branch and the grants' branch
+    assert sql.count(" UNION SELECT ") == 1  # the user's grants and their groups' grants, inside the grants' branch
+    assert visible_codes(user, acme) == ["AP", "ENG"]
 
 
 def test_visible_to_is_empty_without_any_permission(acme, tree, django_assert_num_queries):
@@ -265,6 +281,49 @@ def test_non_members_hold_nothing_even_with_assignments(acme, tree):
     membership.save()
     fresh = type(user).objects.get(pk=user.pk)
     assert visible_codes(fresh, acme) == []
+
+
+@pytest.mark.parametrize("action", ["view", "change"])
+def test_visible_departments_are_has_perm_row_by_row(acme, tree, action):
+    other = OrganizationFactory()
+    DepartmentFactory(organization=other, code="FIN")  # the same path in another organization stays out
+    permission = f"organizations.{action}_department"
+
+    def member(department=None, grants=(), group=None):
+        user = member_of(acme)
+        if department is not None:
+            RoleAssignmentFactory(
+                organization=acme, user=user, role=system_role("manager"), department=tree[department]
+            )
+        holder = user
+        if group is not None:
+            holder = Group.objects.create(name=group)
+            user.groups.add(holder)
+        for code in grants:
+            assign_perm(permission, holder, tree[code])
+        return user
+
+    users = {
+        "FIN subtree": member("FIN"),
+        "ENG subtree + grant on AP": member("ENG", grants=["AP"]),
+        "grants only": member(grants=["HQ", "ENG"]),
+        "group grant + AP subtree": member("AP", grants=["HQ"], group="auditors"),
+        "nothing": member(),
+    }
+    rows = list(Department._base_manager.all())
+    seen = {}
+    for label, user in users.items():
+        expected = {row.pk for row in rows if engine.has_perm(user, permission, row)}
+        visible = set(engine.visible(Department._base_manager.all(), user, acme, action).values_list("pk", flat=True))
+        assert visible == expected, label
+        seen[label] = {row.code for row in rows if row.pk in visible}
+    assert seen == {
+        "FIN subtree": {"FIN", "AP"},
+        "ENG subtree + grant on AP": {"ENG", "AP"},
+        "grants only": {"HQ", "ENG"},
+        "group grant + AP subtree": {"AP", "HQ"},
+        "nothing": set(),
+    }
 
 
 @pytest.mark.parametrize("dense_threshold", [1000, 1], ids=["hashed-union", "per-row-probes"])
