@@ -434,16 +434,17 @@ def visible(queryset: _Q, user: User | AnonymousUser, organization: Organization
     scope = effective.scope(permission)
     if scope.is_organization_wide:
         return queryset
-    in_scope, through_parent = _scope_predicate(model, organization, user, effective, permission, scope)
     grant_models = grant_models_for(model)
     granted = len(effective.granted_objects(permission))
     if (
         grant_models is not None
         and 0 < granted <= DENSE_GRANTS
-        and through_parent is None
         and _scoped_via(model) is None
+        and _parent_grant_source(user, effective, permission) is None
     ):
+        # Filed under its own department, shared itself and not through a parent: no other predicate is needed.
         return queryset.filter(_own_set(model, organization, user, effective, permission, scope, grant_models))
+    in_scope, through_parent = _scope_predicate(model, organization, user, effective, permission, scope)
     grants: list[models.QuerySet[Any]] = []
     if through_parent is not None:
         grants.append(model._base_manager.filter(through_parent, organization=organization).order_by().values("pk"))

@@ -43,3 +43,23 @@ class RoleAssignmentFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     role = factory.SubFactory(RoleFactory)
     department = None
+
+
+def scoped_member(organization, *, role="member", department=None, grants=(), group=None):
+    """An active member holding ``role`` on ``department``'s subtree (no role without one) and the object ``grants``
+    (``(permission, object)`` pairs), given to them or, with ``group``, to a new group of that name they are in."""
+    from django.contrib.auth.models import Group
+    from guardian.shortcuts import assign_perm
+
+    from tests.organizations.factories import MembershipFactory
+
+    user = MembershipFactory(organization=organization).user
+    if department is not None:
+        RoleAssignmentFactory(organization=organization, user=user, role=system_role(role), department=department)
+    holder = user
+    if group is not None:
+        holder = Group.objects.create(name=group)
+        user.groups.add(holder)
+    for name, obj in grants:
+        assign_perm(name, holder, obj)
+    return user

@@ -13,7 +13,7 @@ from organizations.models import Department, Membership
 from rbac import engine, services
 from tests.accounts.factories import SuperuserFactory, UserFactory
 from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
-from tests.rbac.factories import RoleAssignmentFactory, RoleFactory, system_role
+from tests.rbac.factories import RoleAssignmentFactory, RoleFactory, scoped_member, system_role
 
 pytestmark = pytest.mark.django_db
 
@@ -290,18 +290,13 @@ def test_visible_departments_are_has_perm_row_by_row(acme, tree, action):
     permission = f"organizations.{action}_department"
 
     def member(department=None, grants=(), group=None):
-        user = member_of(acme)
-        if department is not None:
-            RoleAssignmentFactory(
-                organization=acme, user=user, role=system_role("manager"), department=tree[department]
-            )
-        holder = user
-        if group is not None:
-            holder = Group.objects.create(name=group)
-            user.groups.add(holder)
-        for code in grants:
-            assign_perm(permission, holder, tree[code])
-        return user
+        return scoped_member(
+            acme,
+            role="manager",
+            department=tree[department] if department else None,
+            grants=[(permission, tree[code]) for code in grants],
+            group=group,
+        )
 
     users = {
         "FIN subtree": member("FIN"),

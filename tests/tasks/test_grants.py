@@ -230,23 +230,13 @@ def spread(organization, other_organization, manager, tree):
 
 def kinds_of_user(organization, tree, projects):
     """Members scoped to a subtree, holding grants, both, both through a group, and neither."""
-    from tests.rbac.factories import RoleAssignmentFactory, system_role
+    from tests.rbac.factories import scoped_member
 
     def member(department=None, view=(), change=(), group=None):
-        user = MembershipFactory(organization=organization).user
-        if department is not None:
-            RoleAssignmentFactory(
-                organization=organization, user=user, role=system_role("member"), department=tree[department]
-            )
-        holder = user
-        if group is not None:
-            holder = Group.objects.create(name=group)
-            user.groups.add(holder)
-        for code in view:
-            assign_perm("tasks.view_project", holder, projects[code])
-        for code in change:
-            assign_perm("tasks.change_project", holder, projects[code])
-        return user
+        grants = [("tasks.view_project", projects[code]) for code in view]
+        grants += [("tasks.change_project", projects[code]) for code in change]
+        department = tree[department] if department is not None else None
+        return scoped_member(organization, department=department, grants=grants, group=group)
 
     return {
         "FIN subtree": member("FIN"),
