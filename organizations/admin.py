@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from erp.admin import OrganizationScopedAdmin, OrganizationScopedTabularInline
+from erp.admin import OrganizationScopedAdmin, OrganizationScopedTabularInline, refusals_as_messages
 from organizations import services
 from organizations.models import Department, Membership, Organization
 from rbac import engine
@@ -144,6 +144,10 @@ class DepartmentAdmin(OrganizationScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
+    """Memberships change and end through the services, under the same rules as in the API: nobody acts on a
+    membership carrying access they could not have given, ending one ends its access, an ended one is not restored and
+    the last administrator stays (those refusals come back as error messages)."""
+
     list_display = ["user", "organization", "department", "job_title", "employee_number", "is_active", "source"]
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "is_active", "source"]
     search_fields = ["user__email", "user__full_name", "employee_number", "job_title"]
@@ -156,7 +160,10 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
         if change:
-            services.membership_update(actor=request.user, membership=obj, **_changes(form, services.MEMBERSHIP_FIELDS))
+            with refusals_as_messages():
+                services.membership_update(
+                    actor=request.user, membership=obj, **_changes(form, services.MEMBERSHIP_FIELDS)
+                )
         else:
             created = services.membership_create(
                 actor=request.user,
@@ -167,4 +174,5 @@ class MembershipAdmin(OrganizationScopedAdmin):
             obj.pk = created.pk
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        services.membership_end(actor=request.user, membership=obj)
+        with refusals_as_messages():
+            services.membership_end(actor=request.user, membership=obj)

@@ -222,19 +222,50 @@ def membership_create(
 
 @transaction.atomic
 def membership_update(*, actor: Actor, membership: Membership, **fields: Any) -> Membership:
-    """Change a member's department, title, number, state or dates."""
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    """Change a member's department, title, number, state or dates.
+
+    Nobody may end, change or restore access they could not have given: the actor must hold every permission the
+    person's assignments and grants give them, over each one's scope (``rbac.services.require_standing_over``).
+    Setting ``is_active`` to false ends the membership (see ``membership_end``). An ended membership stays ended for
+    people (409): coming back is a new membership, and any access is given again. Only platform code (``actor=None``:
+    the identity provider's synchronisation) reopens one, and that brings none of the former access back.
+    """
+    from rbac import services as rbac_services
+
+    Organization.all_objects.select_for_update().filter(pk=membership.organization_id).values_list("pk").first()
+    membership = Membership.objects.select_for_update().select_related("organization").get(pk=membership.pk)
     was_active = membership.is_active
+    rbac_services.require_standing_over(actor=actor, organization=membership.organization, user=membership.user)
+    if not was_active and fields.get("is_active") and actor is not None:
+        raise ConflictError(
+            "This membership has ended and cannot be restored: coming back is a new membership (invite the person "
+            "again), and any access must be given again.",
+            code="membership_ended",
+        )
     assign_fields(membership, fields, MEMBERSHIP_FIELDS)
     if "is_active" in fields and fields["is_active"] and "left_on" not in fields:
         membership.left_on = None
+    ending = was_active and not membership.is_active
+    if ending and membership.left_on is None:
+        membership.left_on = timezone.localdate()
     membership.stamp(actor)
     membership.full_clean()
     changed = changed_fields(membership)
+    administrators_before = (
+        rbac_services.administrators_snapshot(organization_id=membership.organization_id) if ending else None
+    )
     membership.save()
+    if ending:
+        rbac_services.member_access_end(actor=actor, organization=membership.organization, user=membership.user)
+        assert administrators_before is not None
+        rbac_services.refuse_losing_the_last_administrator(
+            actor=actor,
+            organization_id=membership.organization_id,
+            user_id=membership.user_id,
+            before=administrators_before,
+        )
     if changed:
-        ended = was_active and not membership.is_active
-        kind = SecurityEventKind.MEMBERSHIP_REMOVED if ended else SecurityEventKind.MEMBERSHIP_CHANGED
+        kind = SecurityEventKind.MEMBERSHIP_REMOVED if ending else SecurityEventKind.MEMBERSHIP_CHANGED
         _membership_event(kind, actor, membership, changed)
     return membership
 
@@ -254,7 +285,10 @@ def _membership_event(kind: str, actor: Actor, membership: Membership, fields: l
 def membership_end(*, actor: Actor, membership: Membership, left_on: datetime.date | None = None) -> Membership:
     """End a membership: the person leaves the organization but the record stays for history.
 
-    Ending an ended membership changes nothing: its original leaving date is kept.
+    Ending it ends, for good, the role assignments and object grants it carried (with history rows and security
+    events). Only someone who could have given all of that may end it, and an organization never loses its last
+    active administrator this way (409), the administrator themselves included. Ending an ended membership changes
+    nothing: its original leaving date is kept.
     """
     if not membership.is_active and membership.left_on is not None:
         return membership

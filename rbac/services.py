@@ -8,11 +8,13 @@ permissions they hold themselves, where they hold them. System roles change only
 from __future__ import annotations
 
 import datetime
+from collections import defaultdict
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Actor, User
@@ -21,11 +23,26 @@ from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 from organizations.models import AccessSource, Department, Membership, Organization
 from rbac import engine
-from rbac.grants import grant_models_for
+from rbac.grants import grant_models_for, shareable_models
 from rbac.models import Role, RoleAssignment, RolePermission
 
 ROLE_FIELDS = {"code", "name", "description", "parent"}
 ASSIGNMENT_FIELDS = {"department", "valid_from", "valid_until", "is_active", "reason"}
+# What makes someone an administrator of an organization: changing it, managing its members and giving, changing and
+# taking back roles, all organization-wide. The system role ``org_admin`` carries them (it carries everything); an
+# organization's own role may too. An organization never loses its last active member who holds them.
+ADMINISTRATOR_PERMISSIONS = frozenset(
+    {
+        "organizations.change_organization",
+        "organizations.manage_members",
+        "rbac.add_role",
+        "rbac.change_role",
+        "rbac.add_roleassignment",
+        "rbac.change_roleassignment",
+        "rbac.delete_roleassignment",
+    }
+)
+STANDING_NAMED = 3  # a refusal names this many of the missing permissions (an administrator's are in the hundreds)
 
 
 def permission_label(permission: Permission) -> str:
@@ -240,8 +257,18 @@ def role_assign(
 
 @transaction.atomic
 def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields: Any) -> RoleAssignment:
-    """Change an assignment's scope, period, state or reason (the actor must be able to grant it in its new scope)."""
+    """Change an assignment's scope, period, state or reason.
+
+    Nobody changes access they could not have given: the actor must be able to grant the role over the assignment's
+    scope before the change and over its new scope. Suspending it, moving it to a department or shortening its
+    validity may not leave the organization without an administrator (409).
+    """
+    _lock_organization(assignment.organization_id)
     assignment = RoleAssignment.objects.select_for_update().select_related("role").get(pk=assignment.pk)
+    role_permissions = role_permission_names(assignment.role)
+    needed = {"rbac.change_roleassignment", *role_permissions}
+    _require_holding(actor, assignment.organization, needed, assignment.department)
+    administrators_before = _administrators_before(assignment, role_permissions)
     for field, value in _only(fields, ASSIGNMENT_FIELDS).items():
         setattr(assignment, field, value)
     assignment.stamp(actor)
@@ -254,28 +281,185 @@ def role_assignment_update(*, actor: Actor, assignment: RoleAssignment, **fields
     ).exclude(pk=assignment.pk)
     if duplicate.exists():
         raise ConflictError("This person already has this role for this scope.", code="duplicate_assignment")
-    _require_holding(
-        actor,
-        assignment.organization,
-        {"rbac.change_roleassignment", *role_permission_names(assignment.role)},
-        assignment.department,
-    )
+    _require_holding(actor, assignment.organization, needed, assignment.department)
     assignment.save()
+    refuse_losing_the_last_administrator(
+        actor=actor,
+        organization_id=assignment.organization_id,
+        user_id=assignment.user_id,
+        before=administrators_before,
+    )
     _assignment_event(SecurityEventKind.ASSIGNMENT_CHANGED, actor, assignment)
     return assignment
 
 
 @transaction.atomic
 def role_revoke(*, actor: Actor, assignment: RoleAssignment) -> None:
-    """Take a role away. Revoking needs the same standing as granting: no taking away what one could not give."""
+    """Take a role away. Revoking needs the same standing as granting: no taking away what one could not give.
+
+    The last assignment that makes an active member an administrator of the organization cannot go (409).
+    """
+    _lock_organization(assignment.organization_id)
+    role_permissions = role_permission_names(assignment.role)
     _require_holding(
-        actor,
-        assignment.organization,
-        {"rbac.delete_roleassignment", *role_permission_names(assignment.role)},
-        assignment.department,
+        actor, assignment.organization, {"rbac.delete_roleassignment", *role_permissions}, assignment.department
     )
+    administrators_before = _administrators_before(assignment, role_permissions)
     _assignment_event(SecurityEventKind.ROLE_REVOKED, actor, assignment)
     assignment.delete()
+    refuse_losing_the_last_administrator(
+        actor=actor,
+        organization_id=assignment.organization_id,
+        user_id=assignment.user_id,
+        before=administrators_before,
+    )
+
+
+# --- A person's access as a whole: standing over it, ending it, administrators --------------------------------------
+
+
+def require_standing_over(*, actor: Actor, organization: Organization, user: User) -> None:
+    """Nobody may end, change or restore access they could not have given.
+
+    Acting on a person's membership needs every permission the person's assignments give them (those in force and
+    those still to come), over each assignment's scope, and every permission their object grants give them, on each
+    object. A department manager therefore cannot touch the membership of an organization-wide administrator filed
+    under their department. Platform code (``actor=None``) and superusers stand over everyone.
+    """
+    if actor is None or (isinstance(actor, User) and actor.is_superuser):
+        return
+    if not isinstance(actor, User):
+        raise PermissionDenied("Sign in first.")
+    missing: set[str] = set()
+    assignments = (
+        RoleAssignment.objects.filter(organization=organization, user_id=user.pk, is_active=True)
+        .filter(models.Q(valid_until__isnull=True) | models.Q(valid_until__gt=timezone.now()))
+        .select_related("role", "department")
+    )
+    for assignment in assignments:
+        path = assignment.department.path if assignment.department is not None else None
+        missing |= {
+            permission
+            for permission in role_permission_names(assignment.role)
+            if not engine.scope_for(actor, organization, permission).covers_path(path)
+        }
+    for grant, label in _user_grants(organization.pk, user.pk):
+        if not engine.has_perm(actor, label, grant.content_object):
+            missing.add(label)
+    if missing:
+        named = sorted(missing)
+        more = f" and {len(named) - STANDING_NAMED} more" if len(named) > STANDING_NAMED else ""
+        raise PermissionDenied(
+            "You cannot act on this membership: it carries access you could not have given "
+            f"({', '.join(named[:STANDING_NAMED])}{more})."
+        )
+
+
+@transaction.atomic
+def member_access_end(*, actor: Actor, organization: Organization, user: User) -> None:
+    """End everything a person's membership carried in an organization, for good.
+
+    Their role assignments stop (kept inactive, so the record shows what they held) and their object grants on the
+    organization's objects are removed; each change leaves a history row and a security event. A person who comes
+    back gets a new membership and none of this back: any access must be given again.
+    """
+    assignments = RoleAssignment.objects.select_for_update(of=("self",)).filter(
+        organization=organization, user_id=user.pk, is_active=True
+    )
+    for assignment in assignments.select_related("role", "department"):
+        assignment.is_active = False
+        assignment.stamp(actor)
+        assignment.save()
+        _assignment_event(SecurityEventKind.ROLE_REVOKED, actor, assignment, because="membership_ended")
+    for grant, label in _user_grants(organization.pk, user.pk):
+        _grant_event(
+            SecurityEventKind.GRANT_REVOKED, actor, grant.content_object, label, user, None, because="membership_ended"
+        )
+        grant.delete()
+
+
+def administrators_of(*, organization_id: int, lasting: bool = False) -> set[int]:
+    """The active members who hold every ``ADMINISTRATOR_PERMISSIONS`` organization-wide through assignments in force;
+    with ``lasting``, through assignments in force that never expire.
+
+    Read from the rows (not the permission cache), so that it sees the caller's transaction.
+    """
+    from organizations.models import Membership
+
+    members = Membership.objects.filter(organization_id=organization_id, is_active=True).values("user_id")
+    rows = RoleAssignment.objects.in_force().filter(
+        organization_id=organization_id, department__isnull=True, user__is_active=True, user_id__in=members
+    )
+    if lasting:
+        rows = rows.filter(valid_until__isnull=True)
+    held: dict[int, set[str]] = defaultdict(set)
+    by_role: dict[int, set[str]] = {}
+    for assignment in rows.select_related("role").order_by("user_id"):
+        if assignment.role_id not in by_role:
+            by_role[assignment.role_id] = role_permission_names(assignment.role)
+        held[assignment.user_id] |= by_role[assignment.role_id]
+    return {user_id for user_id, permissions in held.items() if permissions >= ADMINISTRATOR_PERMISSIONS}
+
+
+def administrators_snapshot(*, organization_id: int) -> tuple[set[int], set[int]]:
+    """The organization's administrators now and those whose standing never expires: taken before a change."""
+    return (
+        administrators_of(organization_id=organization_id),
+        administrators_of(organization_id=organization_id, lasting=True),
+    )
+
+
+def refuse_losing_the_last_administrator(
+    *, actor: Actor, organization_id: int, user_id: int, before: tuple[set[int], set[int]]
+) -> None:
+    """After a change to ``user_id``'s access, inside its transaction: an organization that had an administrator
+    keeps one (409 otherwise).
+
+    Judged twice: on the administrators now, and on those who never expire, so that shortening the validity of the
+    last administrator's assignment is refused like revoking it.
+    """
+    now_before, lasting_before = before
+    if user_id not in now_before | lasting_before:
+        return  # only an administrator's change can take the last administrator away
+    lost = (now_before and not administrators_of(organization_id=organization_id)) or (
+        lasting_before and not administrators_of(organization_id=organization_id, lasting=True)
+    )
+    if not lost:
+        return
+    if isinstance(actor, User) and actor.pk in now_before and len(now_before) == 1:
+        message = "You are the last administrator of this organization; make someone else an administrator first."
+    else:
+        message = "This is the last active administrator of the organization; make someone else an administrator first."
+    raise ConflictError(message, code="last_administrator")
+
+
+def _administrators_before(assignment: RoleAssignment, role_permissions: set[str]) -> tuple[set[int], set[int]]:
+    """The snapshot to judge a change of ``assignment`` by; none needed when it cannot make anyone an administrator
+    (scoped to a department, not in force, or without any administrator permission)."""
+    contributes = (
+        assignment.department_id is None
+        and bool(role_permissions & ADMINISTRATOR_PERMISSIONS)
+        and RoleAssignment.objects.in_force().filter(pk=assignment.pk).exists()
+    )
+    if not contributes:
+        return set(), set()
+    return administrators_snapshot(organization_id=assignment.organization_id)
+
+
+def _lock_organization(organization_id: int) -> None:
+    """Changes that can take away an administrator are serialised per organization: two of them, each leaving the
+    other's administrator in place, could otherwise together leave none."""
+    Organization.all_objects.select_for_update().filter(pk=organization_id).values_list("pk").first()
+
+
+def _user_grants(organization_id: int, user_id: int) -> list[tuple[Any, str]]:
+    """The person's own object grants on the organization's objects, each with its ``app_label.codename``."""
+    grants: list[tuple[Any, str]] = []
+    for _model, user_grants, _group_grants in shareable_models():
+        rows = user_grants.objects.filter(user_id=user_id, content_object__organization_id=organization_id)
+        for grant in rows.select_related("permission__content_type", "content_object").order_by("pk"):
+            grants.append((grant, permission_label(grant.permission)))
+    return grants
 
 
 # --- Object grants ---------------------------------------------------------------------------------------------------
@@ -346,7 +530,7 @@ def _event(kind: str, actor: Actor, organization: Any, obj: models.Model, **data
     record_event(kind, organization=organization, actor=actor if isinstance(actor, User) else None, obj=obj, data=data)
 
 
-def _assignment_event(kind: str, actor: Actor, assignment: RoleAssignment) -> None:
+def _assignment_event(kind: str, actor: Actor, assignment: RoleAssignment, because: str | None = None) -> None:
     record_event(
         kind,
         organization=assignment.organization_id,
@@ -360,12 +544,19 @@ def _assignment_event(kind: str, actor: Actor, assignment: RoleAssignment) -> No
             "valid_from": assignment.valid_from.isoformat() if assignment.valid_from else None,
             "valid_until": assignment.valid_until.isoformat() if assignment.valid_until else None,
             "source": assignment.source,
+            **({"because": because} if because else {}),
         },
     )
 
 
 def _grant_event(
-    kind: str, actor: Actor, obj: models.Model, permission: str, user: User | None, group: Group | None
+    kind: str,
+    actor: Actor,
+    obj: models.Model,
+    permission: str,
+    user: User | None,
+    group: Group | None,
+    because: str | None = None,
 ) -> None:
     record_event(
         kind,
@@ -373,7 +564,11 @@ def _grant_event(
         actor=actor if isinstance(actor, User) else None,
         target_user=user.pk if user is not None else None,
         obj=obj,
-        data={"permission": permission, "group": group.name if group is not None else None},
+        data={
+            "permission": permission,
+            "group": group.name if group is not None else None,
+            **({"because": because} if because else {}),
+        },
     )
 
 

@@ -16,6 +16,7 @@ from tests.api_helpers import (
     NOT_AUTHENTICATED,
     NOT_FOUND,
     detail_url,
+    error,
     invalid,
     lacks_permission,
     membership_body,
@@ -31,6 +32,10 @@ def membership_rows() -> list[dict[str, Any]]:
     return list(Membership.objects.order_by("pk").values())
 
 
+MEMBERSHIP_ENDED = (
+    "This membership has ended and cannot be restored: coming back is a new membership (invite the person again), "
+    "and any access must be given again."
+)
 NUMBER_TAKEN = "Another member of this organization already has this employee number."
 MEMBER_FILTERS = (
     "cursor, department, employee_number, format, is_active, joined_after, joined_before, ordering, page_size, "
@@ -466,12 +471,17 @@ def test_keeping_the_own_employee_number_is_no_clash(client_for, admin_member, p
     assert response.status_code == 200, response.json()
 
 
-def test_reactivating_a_former_member_clears_the_leaving_date(client_for, admin_member, people):
+def test_an_ended_membership_is_not_restored_even_by_an_administrator(client_for, admin_member, people):
+    # given
+    before = membership_rows()
+
+    # when
     response = client_for(admin_member).patch(detail_url(URL, people["carol"]), {"is_active": True}, format="json")
 
-    assert response.status_code == 200, response.json()
-    carol = Membership.objects.get(pk=people["carol"].pk)
-    assert (carol.is_active, carol.left_on) == (True, None)
+    # then: coming back is a new membership
+    assert response.status_code == 409
+    assert response.json() == error("membership_ended", MEMBERSHIP_ENDED)
+    assert membership_rows() == before
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from audit.commands import AuditedCommand
+from erp.exceptions import ConflictError
 from rbac import services
 from rbac.management.lookups import (
     department_by_code,
@@ -39,7 +40,10 @@ class Command(AuditedCommand):
             raise CommandError(
                 f"{user.email} does not hold {role.code} in {organization.slug} ({scope_text(department)})."
             )
-        services.role_revoke(actor=None, assignment=assignment)
+        try:
+            services.role_revoke(actor=None, assignment=assignment)
+        except ConflictError as error:
+            raise CommandError(error.message) from error
         self.stdout.write(
             self.style.SUCCESS(
                 f"Revoked {role.code} from {user.email} in {organization.slug} ({scope_text(department)})."
