@@ -246,6 +246,7 @@ def membership_update(*, actor: Actor, membership: Membership, **fields: Any) ->
     if "is_active" in fields and fields["is_active"] and "left_on" not in fields:
         membership.left_on = None
     ending = was_active and not membership.is_active
+    reopening = not was_active and membership.is_active
     if ending and membership.left_on is None:
         membership.left_on = timezone.localdate()
     membership.stamp(actor)
@@ -255,9 +256,11 @@ def membership_update(*, actor: Actor, membership: Membership, **fields: Any) ->
         rbac_services.administrators_snapshot(organization_id=membership.organization_id) if ending else None
     )
     membership.save()
-    if ending:
+    if ending or reopening:
+        # Reopening is a new start: what the former membership still carried (rows from before ending a membership
+        # ended its access) stays behind, like everything an ending ends.
         rbac_services.member_access_end(actor=actor, organization=membership.organization, user=membership.user)
-        assert administrators_before is not None
+    if administrators_before is not None:
         rbac_services.refuse_losing_the_last_administrator(
             actor=actor,
             organization_id=membership.organization_id,

@@ -17,7 +17,7 @@ from erp.api.serializers import (
     OrganizationScopedPrimaryKeyRelatedField,
 )
 from erp.db.models import OrganizationOwnedModel
-from organizations.models import Department
+from organizations.models import Department, Membership
 from rbac import explain, services
 from rbac.grants import grant_models_for
 from rbac.models import Role, RoleAssignment
@@ -138,7 +138,10 @@ class RoleAssignmentSerializer(OrganizationContextMixin, serializers.ModelSerial
         help_text="Limits the role to this department and its sub-departments.",
     )
     is_in_force = serializers.SerializerMethodField(
-        help_text="Whether the assignment grants its role now: active, already valid and not expired."
+        help_text=(
+            "Whether the assignment grants its role now: active, already valid, not expired, and its holder still an "
+            "active member."
+        )
     )
 
     class Meta:
@@ -175,11 +178,21 @@ class RoleAssignmentSerializer(OrganizationContextMixin, serializers.ModelSerial
 
     def get_is_in_force(self, assignment: RoleAssignment) -> bool:
         now = timezone.now()
-        return (
+        in_force = (
             assignment.is_active
             and (assignment.valid_from is None or assignment.valid_from <= now)
             and (assignment.valid_until is None or assignment.valid_until > now)
         )
+        if not in_force:
+            return False
+        # An assignment left active under a membership ended before ending one ended its assignments grants nothing
+        # (the engine reads only active members): say so. Lists annotate ``holder_is_member`` (no query per row).
+        holder_is_member = getattr(assignment, "holder_is_member", None)
+        if holder_is_member is None:
+            holder_is_member = Membership.objects.filter(
+                organization_id=assignment.organization_id, user_id=assignment.user_id, is_active=True
+            ).exists()
+        return bool(holder_is_member)
 
     def create(self, validated_data: dict[str, Any]) -> RoleAssignment:
         return services.role_assign(actor=self.actor, organization=self.organization, **validated_data)

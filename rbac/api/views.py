@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from erp.api import access
 from erp.api.viewsets import OrganizationScopedModelViewSet, OrganizationScopedViewSet
+from organizations.models import Membership
 from rbac import engine, explain, services
 from rbac.api.filters import RoleAssignmentFilterSet, RoleFilterSet
 from rbac.api.serializers import (
@@ -60,6 +61,12 @@ class RoleAssignmentViewSet(OrganizationScopedModelViewSet):
     filterset_class = RoleAssignmentFilterSet
     ordering_fields = ["created_at", "valid_from", "valid_until"]
     ordering = ["-created_at"]
+
+    def scope_queryset(self, queryset: QuerySet[RoleAssignment]) -> QuerySet[RoleAssignment]:
+        holder_is_member = Membership.objects.filter(
+            organization_id=OuterRef("organization_id"), user_id=OuterRef("user_id"), is_active=True
+        )
+        return queryset.annotate(holder_is_member=Exists(holder_is_member))
 
     def destroy_instance(self, instance: RoleAssignment) -> None:  # type: ignore[override]
         services.role_revoke(actor=access.request_user(self.request), assignment=instance)

@@ -444,3 +444,27 @@ def test_the_admin_ends_a_membership_with_its_access(admin_member, organization,
     membership.refresh_from_db()
     assert (membership.is_active, membership.left_on) == (False, timezone.localdate())
     assert list(RoleAssignment.objects.filter(user=membership.user).values_list("is_active", flat=True)) == [False]
+
+
+def test_access_left_active_under_an_ended_membership_does_not_come_back_with_a_reopening(
+    client_for, admin_member, organization, finance
+):
+    # given: a membership ended before ending ended access (its org_admin assignment still reads active)
+    membership = MembershipFactory(organization=organization, department=finance, role="org_admin")
+    Membership.objects.filter(pk=membership.pk).update(is_active=False, left_on=timezone.localdate())
+    assignment = RoleAssignment.objects.get(user=membership.user)
+    read = client_for(admin_member).get(detail_url(ASSIGNMENTS, assignment)).json()
+    assert (read["is_active"], read["is_in_force"]) == (True, False)
+
+    # when: the platform reopens the membership
+    services.membership_update(actor=None, membership=membership, is_active=True)
+
+    # then: the administrator's role stays behind, ended and recorded
+    assignment.refresh_from_db()
+    assert assignment.is_active is False
+    assert engine.scope_for(membership.user, organization, "rbac.add_role").is_empty
+    assert list(
+        SecurityEvent.objects.filter(
+            target_user_id=membership.user.pk, kind=SecurityEventKind.ROLE_REVOKED
+        ).values_list("data__because", flat=True)
+    ) == ["membership_ended"]

@@ -89,9 +89,7 @@ def test_nobody_revokes_the_last_administrators_role(client_for, superuser, admi
         "department",
     ],
 )
-def test_the_last_administrators_role_is_not_suspended_shortened_or_narrowed(
-    client_for, admin_member, finance, change
-):
+def test_the_last_administrators_role_is_not_suspended_shortened_or_narrowed(client_for, admin_member, finance, change):
     # given
     before = assignment_rows()
     payload = {"department": finance.pk} if change == "department" else change
