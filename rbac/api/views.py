@@ -53,7 +53,9 @@ class RoleViewSet(OrganizationScopedModelViewSet):
 class RoleAssignmentViewSet(OrganizationScopedModelViewSet):
     """Who holds which role here, organization-wide or for a department subtree, and for which period.
 
-    Assigning, changing and revoking need every permission of the role over the assignment's scope.
+    Assigning, changing and revoking need every permission of the role over the assignment's scope (a change: over its
+    scope before and after). The last assignment that makes an active member an administrator of the organization is
+    neither revoked nor suspended, narrowed to a department or given an earlier end (409 ``last_administrator``).
     """
 
     queryset = RoleAssignment.objects.all()
