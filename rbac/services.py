@@ -152,13 +152,21 @@ def role_update(
     permissions: list[Permission] | None = None,
     **fields: Any,
 ) -> Role:
-    """Change a role. System roles: superusers only. New permissions (own or inherited) must be held by the actor."""
+    """Change a role. System roles: superusers only. New permissions (own or inherited) must be held by the actor.
+
+    Taking permissions out of a role may not leave the organization without an active administrator (409).
+    """
     role = Role.objects.select_for_update().get(pk=role.pk)
     _require_superuser_for_system(actor, role)
     organization = organization or role.organization
     if organization is not None:
         _require_holding(actor, organization, {"rbac.change_role"})
     before = role_permission_names(role)
+    # Taking administrator permissions out of a role may not leave its organization without an administrator.
+    administrators_before: tuple[set[int], set[int]] | None = None
+    if organization is not None and before & ADMINISTRATOR_PERMISSIONS:
+        _lock_organization(organization.pk)
+        administrators_before = administrators_snapshot(organization_id=organization.pk)
     for field, value in _only(fields, ROLE_FIELDS).items():
         setattr(role, field, value)
     role.stamp(actor)
@@ -181,6 +189,8 @@ def role_update(
     if permissions is not None:
         _set_permissions(role, permissions)
     now_held = role_permission_names(role)
+    if organization is not None and administrators_before is not None and before - now_held:
+        refuse_losing_the_last_administrator(actor=actor, organization_id=organization.pk, before=administrators_before)
     _event(
         SecurityEventKind.ROLE_CHANGED,
         actor,
@@ -410,16 +420,16 @@ def administrators_snapshot(*, organization_id: int) -> tuple[set[int], set[int]
 
 
 def refuse_losing_the_last_administrator(
-    *, actor: Actor, organization_id: int, user_id: int, before: tuple[set[int], set[int]]
+    *, actor: Actor, organization_id: int, before: tuple[set[int], set[int]], user_id: int | None = None
 ) -> None:
-    """After a change to ``user_id``'s access, inside its transaction: an organization that had an administrator
-    keeps one (409 otherwise).
+    """After a change (to ``user_id``'s access, or to a role when ``None``), inside its transaction: an organization
+    that had an administrator keeps one (409 otherwise).
 
     Judged twice: on the administrators now, and on those who never expire, so that shortening the validity of the
     last administrator's assignment is refused like revoking it.
     """
     now_before, lasting_before = before
-    if user_id not in now_before | lasting_before:
+    if user_id is not None and user_id not in now_before | lasting_before:
         return  # only an administrator's change can take the last administrator away
     lost = (now_before and not administrators_of(organization_id=organization_id)) or (
         lasting_before and not administrators_of(organization_id=organization_id, lasting=True)

@@ -23,7 +23,7 @@ from rbac.models import RoleAssignment
 from tests.accounts.factories import SuperuserFactory
 from tests.api_helpers import detail_url, error
 from tests.organizations.factories import MembershipFactory
-from tests.rbac.factories import RoleAssignmentFactory, RoleFactory, system_role
+from tests.rbac.factories import RoleAssignmentFactory, RoleFactory, permission, system_role
 
 URL = "/api/v1/organizations/acme/role-assignments/"
 LAST_ADMINISTRATOR = (
@@ -228,3 +228,37 @@ def test_the_admin_keeps_the_last_administrators_role(admin_member):
     assert (response.status_code, response["Location"]) == (302, url)
     assert [str(message) for message in get_messages(response.wsgi_request)] == [LAST_ADMINISTRATOR]
     assert assignment_rows() == before
+
+
+def test_a_role_does_not_lose_the_permissions_of_the_last_administrator(admin_member, organization):
+    # given: the only administrator holds an organization role instead of org_admin
+    steward = RoleFactory(organization=organization, permissions=sorted(services.ADMINISTRATOR_PERMISSIONS))
+    RoleAssignment.objects.filter(user=admin_member).delete()
+    RoleAssignmentFactory(organization=organization, user=admin_member, role=steward)
+    kept = [permission("organizations.change_organization")]
+
+    # when
+    with pytest.raises(ConflictError) as refused:
+        services.role_update(actor=None, role=steward, organization=organization, permissions=kept)
+
+    # then
+    assert (refused.value.code, refused.value.message) == ("last_administrator", LAST_ADMINISTRATOR)
+    assert services.role_permission_names(steward) == set(services.ADMINISTRATOR_PERMISSIONS)
+
+
+# --- grants: revoking needs what granting needs -----------------------------------------------------------------------
+
+
+def test_a_department_manager_cannot_revoke_a_grant_they_could_not_have_given(organization, tree, finance):
+    # given: a Finance clerk holds a grant to delete Accounts Payable, which the manager of Finance does not hold
+    manager = MembershipFactory(organization=organization, department=finance).user
+    RoleAssignmentFactory(organization=organization, user=manager, role=system_role("manager"), department=finance)
+    clerk = MembershipFactory(organization=organization, department=finance).user
+    services.object_grant(actor=None, obj=tree["AP"], permission="organizations.delete_department", user=clerk)
+
+    # when
+    with pytest.raises(PermissionDenied):
+        services.object_revoke(actor=manager, obj=tree["AP"], permission="organizations.delete_department", user=clerk)
+
+    # then
+    assert clerk.has_perm("organizations.delete_department", tree["AP"]) is True
