@@ -185,8 +185,9 @@ class RoleAssignmentSerializer(OrganizationContextMixin, serializers.ModelSerial
         )
         if not in_force:
             return False
-        # An assignment left active under a membership ended before ending one ended its assignments grants nothing
-        # (the engine reads only active members): say so. Lists annotate ``holder_is_member`` (no query per row).
+        # The assignment of someone who is no longer a member grants nothing (the engine reads only active members),
+        # even while it reads active, as those of memberships ended before ending one ended its assignments do.
+        # Lists annotate ``holder_is_member`` (no query per row).
         holder_is_member = getattr(assignment, "holder_is_member", None)
         if holder_is_member is None:
             holder_is_member = Membership.objects.filter(
