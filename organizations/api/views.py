@@ -134,7 +134,10 @@ class DepartmentViewSet(ObjectGrantsMixin, OrganizationScopedModelViewSet):
 
 
 class MembershipViewSet(OrganizationScopedModelViewSet):
-    """Members of the organization. Deleting a membership ends it (``is_active`` false, ``left_on`` today)."""
+    """Members of the organization. Deleting a membership ends it (``is_active`` false, ``left_on`` today).
+
+    Nobody is added here: people join by accepting an invitation (``invitations/``).
+    """
 
     queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
@@ -151,6 +154,14 @@ class MembershipViewSet(OrganizationScopedModelViewSet):
 
     def scope_queryset(self, queryset: QuerySet[Membership]) -> QuerySet[Membership]:
         return queryset.select_related("user", "department")
+
+    @extend_schema(exclude=True)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Naming an account by email here let administrators look up and attach anyone on the installation.
+        raise exceptions.MethodNotAllowed(
+            request.method or "POST",
+            detail="Members join by invitation: POST to this organization's invitations/ instead.",
+        )
 
     def destroy_instance(self, instance: Membership) -> None:  # type: ignore[override]
         services.membership_end(actor=access.request_user(self.request), membership=instance)
