@@ -264,7 +264,9 @@ def invitation_resend(*, actor: Actor, invitation: Invitation) -> Invitation:
 
     The sender needs the same standing as for inviting; a pending invitation that ran out is reopened this way.
     """
-    invitation = Invitation.objects.select_for_update().select_related("department", "role").get(pk=invitation.pk)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("department", "role").get(pk=invitation.pk)
+    )
     if invitation.status != InvitationStatus.PENDING:
         raise ConflictError(
             CLOSED_MESSAGES[InvitationStatus(invitation.status)] + " Only a pending invitation can be resent.",
@@ -289,7 +291,9 @@ def invitation_resend(*, actor: Actor, invitation: Invitation) -> Invitation:
 @transaction.atomic
 def invitation_revoke(*, actor: Actor, invitation: Invitation) -> Invitation:
     """Withdraw a pending invitation: its link stops working. Needs the standing needed to send it."""
-    invitation = Invitation.objects.select_for_update().select_related("department", "role").get(pk=invitation.pk)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("department", "role").get(pk=invitation.pk)
+    )
     if invitation.status != InvitationStatus.PENDING:
         raise ConflictError(
             CLOSED_MESSAGES[InvitationStatus(invitation.status)] + " Only a pending invitation can be revoked.",
@@ -322,7 +326,7 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
     through their own services in the sender's name; the acceptance itself is the invited person's.
     """
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("organization", "department", "role", "invited_by")
         .get(pk=invitation.pk)
     )
@@ -369,7 +373,9 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
 @transaction.atomic
 def invitation_decline(*, user: User, invitation: Invitation) -> Invitation:
     """The invited person says no: the invitation closes and its link stops working."""
-    invitation = Invitation.objects.select_for_update().select_related("department", "role").get(pk=invitation.pk)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("department", "role").get(pk=invitation.pk)
+    )
     require_open(invitation)
     if normalise_invitation_email(user.email) != invitation.email:
         raise PermissionDenied("This invitation was sent to another email address.")

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from organizations.models import Department, Membership
-from rbac.models import RoleAssignment
 from tests.accounts.factories import UserFactory
 from tests.api_helpers import (
     NOT_AUTHENTICATED,
