@@ -863,3 +863,15 @@ def test_seed_demo_and_create_user_still_work(organization):
 
     assert User.objects.filter(email="late@example.com").exists()
     assert Membership.objects.exists()
+
+
+def test_every_step_is_a_version_in_the_invitations_history(client_for, admin_member, organization):
+    invitation = InvitationFactory(organization=organization, email="dave@example.com", invited_by=admin_member)
+    client_for(admin_member).post(f"{URL}{invitation.pk}/revoke/")
+
+    response = client_for(admin_member).get(f"{URL}{invitation.pk}/history/")
+
+    assert response.status_code == 200, response.json()
+    versions = response.json()["results"]
+    assert [version["action"] for version in versions] == ["updated", "created"]
+    assert "token_hash" not in str(versions)
