@@ -71,6 +71,10 @@ class SecurityEventKind(models.TextChoices):
     USER_ERASED = "user_erased", "Personal data erased"
     SUPERUSER_ACCESS = "superuser_access", "Superuser entered the organization"
     HISTORY_PURGED = "history_purged", "History purged"
+    INVITATION_SENT = "invitation_sent", "Invitation sent"
+    INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+    INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+    INVITATION_DECLINED = "invitation_declined", "Invitation declined"
 
 
 class SecurityEvent(models.Model):

@@ -6,6 +6,7 @@ from accounts.oidc.urls import provider_urlpatterns
 from erp import views
 from erp.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from erp.health import views as health
+from organizations.views import invitation_accept_page
 
 admin.site.site_header = "ITDO ERP"
 admin.site.site_title = "ITDO ERP"
@@ -19,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("audit.urls")),
     path("api/v1/", include("erp.api.urls")),
+    path("invitations/accept/<str:token>/", invitation_accept_page, name="invitation-accept-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

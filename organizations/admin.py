@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from erp.admin import OrganizationScopedAdmin, OrganizationScopedTabularInline, refusals_as_messages
-from organizations import services
-from organizations.models import Department, Membership, Organization
+from erp.exceptions import ConflictError
+from organizations import invitations, services
+from organizations.models import Department, Invitation, InvitationStatus, Membership, Organization
 from rbac import engine
 
 
@@ -158,6 +160,11 @@ class MembershipAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
         return [*self.readonly_fields, "organization", "user"] if obj is not None else self.readonly_fields
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Picking an account here would attach an existing person without their consent: staff invite instead
+        # (the API's invitations/). Platform operators keep the back-office way for repairs.
+        return bool(request.user.is_superuser) and super().has_add_permission(request)
+
     def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
         if change:
             with refusals_as_messages():
@@ -176,3 +183,64 @@ class MembershipAdmin(OrganizationScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         with refusals_as_messages():
             services.membership_end(actor=request.user, membership=obj)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OrganizationScopedAdmin):
+    """Invitations are sent through the API and never edited here; a pending one can be revoked (the same service)."""
+
+    list_display = ["email", "organization", "department", "role", "status", "invited_by", "expires_at", "accepted_at"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "status"]
+    search_fields = ["email"]
+    list_select_related = ["organization", "department", "role", "invited_by"]
+    ordering = ["-created_at"]
+    actions = ["revoke"]
+    fields = [
+        "organization",
+        "email",
+        "department",
+        "role",
+        "job_title",
+        "status",
+        "invited_by",
+        "sent_at",
+        "send_count",
+        "expires_at",
+        "accepted_by",
+        "accepted_at",
+        "closed_at",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser) or request.user.has_perm(invitations.MANAGE_MEMBERS)
+
+    @admin.action(description="Revoke the selected pending invitations", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        revoked = 0
+        for invitation in queryset.filter(status=InvitationStatus.PENDING):
+            try:
+                invitations.invitation_revoke(actor=request.user, invitation=invitation)
+            except (PermissionDenied, ConflictError, ValidationError) as error:
+                # One refusal is reported and the rest of the selection still goes through.
+                reason = error.message if isinstance(error, ConflictError) else "; ".join(_messages_of(error))
+                self.message_user(request, f"{invitation.email}: {reason}", messages.ERROR)
+            else:
+                revoked += 1
+        self.message_user(request, f"{revoked} invitation(s) revoked.", messages.SUCCESS)
+
+
+def _messages_of(error: PermissionDenied | ValidationError) -> list[str]:
+    if isinstance(error, ValidationError):
+        return error.messages
+    return [str(error) or "You are not allowed to do this."]

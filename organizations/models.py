@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Collection
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -18,7 +20,9 @@ from audit.history import AuditHistory
 from erp.db.fields import PathField
 from erp.db.models import (
     ActorStampedModel,
+    OrganizationManager,
     OrganizationOwnedModel,
+    OrganizationQuerySet,
     SoftDeleteModel,
     SoftDeleteOrganizationManager,
     SoftDeleteOrganizationOwnedModel,
@@ -415,3 +419,140 @@ class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
 
     def audit_organization_id(self) -> int | None:
         return self.content_object.organization_id
+
+
+class InvitationStatus(models.TextChoices):
+    """Where an invitation stands. Only a pending one can be accepted, declined, resent or revoked."""
+
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class InvitationQuerySet(OrganizationQuerySet["Invitation"]):
+    def open(self, *, as_of: datetime.datetime | None = None) -> InvitationQuerySet:
+        """Pending invitations that have not expired yet: the ones a person can still accept."""
+        return self.filter(status=InvitationStatus.PENDING, expires_at__gt=as_of or timezone.now())
+
+    def addressed_to(self, email: str) -> InvitationQuerySet:
+        return self.filter(email=normalise_invitation_email(email))
+
+
+class InvitationManager(OrganizationManager["Invitation"]):
+    def get_queryset(self) -> InvitationQuerySet:
+        return InvitationQuerySet(self.model, using=self._db)
+
+    def open(self, *, as_of: datetime.datetime | None = None) -> InvitationQuerySet:
+        return self.get_queryset().open(as_of=as_of)
+
+    def addressed_to(self, email: str) -> InvitationQuerySet:
+        return self.get_queryset().addressed_to(email)
+
+
+def normalise_invitation_email(email: str) -> str:
+    """Invitations are matched on the whole address in lower case: ``Ann@Example.com`` and ``ann@example.com`` are one
+    person, as the accounts' unique constraint already says."""
+    return email.strip().lower()
+
+
+class Invitation(OrganizationOwnedModel):
+    """An offer to join an organization, sent to an email address, that becomes a membership only once accepted.
+
+    Only an administrator (a holder of ``organizations.manage_members`` over the department, or the whole organization
+    when no department is named) invites, and only with a role they could give themselves. The answer to an invitation
+    never says whether an account with that address exists. At most one invitation per organization and address is
+    pending at a time. The link sent by email carries a signed, single-use token; only its SHA-256 hash is stored, so a
+    leaked database does not leak working links. A resend replaces the token (the old link stops working) and restarts
+    the validity period. Platform operators (superusers) never join an organization this way.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="invitations")
+    # Indexed on its own: "my invitations" and the link look across organizations by address and by token.
+    email = models.EmailField("email address", max_length=254, db_index=True)
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="invitations"
+    )
+    role = models.ForeignKey(
+        "rbac.Role",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invitations",
+        help_text="Given on acceptance, limited to the department's subtree when a department is named.",
+    )
+    job_title = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    token_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    sent_at = models.DateTimeField(default=timezone.now, editable=False)
+    send_count = models.PositiveSmallIntegerField(default=1, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When it was accepted, declined, revoked or found expired."
+    )
+
+    department_scope_lookup = "department__path"
+
+    objects: ClassVar[InvitationManager] = InvitationManager()
+    # The token's hash changes on every resend and proves nothing to an auditor: versions leave it out.
+    history = AuditHistory(excluded_fields=["token_hash"])
+
+    class Meta:
+        ordering = ["organization_id", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_email",
+                violation_error_message="This address already has a pending invitation to this organization.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "accepted", "declined", "revoked", "expired"]),
+                name="invitation_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="accepted") | Q(accepted_at__isnull=False),
+                name="invitation_accepted_has_moment",
+            ),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="invitation_email_normalised"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "expires_at"], name="invitation_org_status_idx"),
+            models.Index(fields=["organization", "department"], name="invitation_org_department_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.organization}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == InvitationStatus.PENDING and self.expires_at > timezone.now()
+
+    def clean(self) -> None:
+        super().clean()
+        if self.email:
+            self.email = normalise_invitation_email(self.email)
+        errors: dict[str, str] = {}
+        if self.organization_id is None:
+            return
+        if self.department is not None:
+            if self.department.organization_id != self.organization_id:
+                errors["department"] = "The department belongs to another organization."
+            elif self.department.is_deleted:
+                errors["department"] = "The department has been deleted."
+        if (
+            self.role is not None
+            and self.role.organization_id is not None
+            and self.role.organization_id != self.organization_id
+        ):
+            errors["role"] = "The role belongs to another organization."
+        if errors:
+            raise ValidationError(errors)

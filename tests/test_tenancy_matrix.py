@@ -22,11 +22,16 @@ from rest_framework.test import APIClient
 from audit.events import record_event
 from audit.models import SecurityEvent, SecurityEventKind
 from erp.api.urls import tenant_router
-from organizations.models import Department, Membership, Organization
+from organizations.models import Department, Invitation, Membership, Organization
 from rbac.models import Role, RoleAssignment
 from tasks.models import Comment, Project, Task, TimeEntry
 from tests.accounts.factories import UserFactory
-from tests.organizations.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
+from tests.organizations.factories import (
+    DepartmentFactory,
+    InvitationFactory,
+    MembershipFactory,
+    OrganizationFactory,
+)
 from tests.rbac.factories import RoleFactory, system_role
 from tests.tasks.factories import CommentFactory, ProjectFactory, TaskFactory, TimeEntryFactory
 
@@ -36,6 +41,7 @@ SAFE_METHODS = {"get", "head", "options"}
 OBJECT_FACTORIES: dict[type[models.Model], Callable[[Organization], Any]] = {
     Department: lambda organization: DepartmentFactory(organization=organization, code="TARGET"),
     Membership: lambda organization: MembershipFactory(organization=organization, role="member"),
+    Invitation: lambda organization: InvitationFactory(organization=organization),
     Role: lambda organization: RoleFactory(organization=organization, permissions=["organizations.view_department"]),
     RoleAssignment: lambda organization: RoleAssignment.objects.create(
         organization=organization,

@@ -10,6 +10,7 @@ from accounts.api import views as account_views
 from audit.api import AuditChangeViewSet, AuditEventViewSet
 from audit.api_erasure import MyDataExportView, UserEraseView
 from erp.api.views import ApiRootView
+from organizations.api import invitations as invitation_views
 from organizations.api.views import DepartmentViewSet, MembershipViewSet, OrganizationViewSet
 from rbac.api.views import ExplainViewSet, PermissionViewSet, RoleAssignmentViewSet, RoleViewSet
 from tasks.api.views import CommentViewSet, ProjectViewSet, TaskViewSet, TimeEntryViewSet
@@ -20,6 +21,7 @@ account_router.register("organizations", OrganizationViewSet, basename="organiza
 tenant_router = SimpleRouter()
 tenant_router.register("departments", DepartmentViewSet, basename="department")
 tenant_router.register("members", MembershipViewSet, basename="member")
+tenant_router.register("invitations", invitation_views.InvitationViewSet, basename="invitation")
 tenant_router.register("roles", RoleViewSet, basename="role")
 tenant_router.register("role-assignments", RoleAssignmentViewSet, basename="role-assignment")
 tenant_router.register("permissions", PermissionViewSet, basename="permission")
@@ -48,6 +50,18 @@ urlpatterns = [
     ),
     path("me/sessions/<int:pk>/", account_views.MySessionView.as_view(), name="me-session"),
     path("me/export/", MyDataExportView.as_view(), name="me-export"),
+    path("me/invitations/", invitation_views.MyInvitationsView.as_view(), name="me-invitations"),
+    path(
+        "me/invitations/<int:pk>/accept/",
+        invitation_views.MyInvitationAcceptView.as_view(),
+        name="me-invitation-accept",
+    ),
+    path(
+        "me/invitations/<int:pk>/decline/",
+        invitation_views.MyInvitationDeclineView.as_view(),
+        name="me-invitation-decline",
+    ),
+    path("invitations/accept/", invitation_views.InvitationTokenAcceptView.as_view(), name="invitation-accept"),
     path("users/<int:pk>/erase/", UserEraseView.as_view(), name="user-erase"),
     path("", include(account_router.urls)),
     path("organizations/<slug:organization_slug>/", include(tenant_router.urls)),

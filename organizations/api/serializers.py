@@ -110,8 +110,9 @@ class MemberUserSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(OrganizationContextMixin, serializers.ModelSerializer):
+    """A membership. People join through invitations (``invitations/``), never by naming an account here."""
+
     user = MemberUserSerializer(read_only=True)
-    user_email = serializers.EmailField(write_only=True, required=True, help_text="The account to add (on create).")
     department = OrganizationScopedPrimaryKeyRelatedField(
         queryset=Department.objects.all(), required=False, allow_null=True
     )
@@ -121,7 +122,6 @@ class MembershipSerializer(OrganizationContextMixin, serializers.ModelSerializer
         fields = [
             "id",
             "user",
-            "user_email",
             "department",
             "job_title",
             "employee_number",
@@ -135,27 +135,8 @@ class MembershipSerializer(OrganizationContextMixin, serializers.ModelSerializer
         read_only_fields = ["id", "source", "created_at", "updated_at"]
         validators: list[Any] = []
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance is not None:
-            # The person of a membership never changes; on updates the email is not asked for.
-            self.fields["user_email"].read_only = True
-            self.fields["user_email"].required = False
-
-    def validate_user_email(self, value: str) -> User:
-        user = User.objects.filter(email__iexact=value, is_active=True).first()
-        if user is None:
-            raise serializers.ValidationError("No active account has this email address.")
-        if Membership.objects.for_organization(self.organization).filter(user=user).exists():
-            raise serializers.ValidationError("This person is already a member of the organization.")
-        return user
-
     def validate_employee_number(self, value: str | None) -> str | None:
         return value or None
-
-    def create(self, validated_data: dict[str, Any]) -> Membership:
-        user = validated_data.pop("user_email")
-        return services.membership_create(actor=self.actor, organization=self.organization, user=user, **validated_data)
 
     def update(self, instance: Membership, validated_data: dict[str, Any]) -> Membership:
         return services.membership_update(actor=self.actor, membership=instance, **validated_data)

@@ -136,7 +136,7 @@ class DepartmentViewSet(ObjectGrantsMixin, OrganizationScopedModelViewSet):
 class MembershipViewSet(OrganizationScopedModelViewSet):
     """Members of the organization. Deleting a membership ends it (``is_active`` false, ``left_on`` today).
 
-    Nobody may end, change or restore access they could not have given: changing or ending a membership needs every
+    Nobody is added here: people join by accepting an invitation (``invitations/``). Nobody may end, change or restore access they could not have given: changing or ending a membership needs every
     permission the person's assignments and grants give them, over each one's scope (403 otherwise). Ending it ends
     its role assignments and object grants for good; an ended membership is not set active again (409
     ``membership_ended``: coming back is a new membership). The last active administrator's membership does not end
@@ -158,6 +158,14 @@ class MembershipViewSet(OrganizationScopedModelViewSet):
 
     def scope_queryset(self, queryset: QuerySet[Membership]) -> QuerySet[Membership]:
         return queryset.select_related("user", "department")
+
+    @extend_schema(exclude=True)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Naming an account by email here let administrators look up and attach anyone on the installation.
+        raise exceptions.MethodNotAllowed(
+            request.method or "POST",
+            detail="Members join by invitation: POST to this organization's invitations/ instead.",
+        )
 
     def destroy_instance(self, instance: Membership) -> None:  # type: ignore[override]
         services.membership_end(actor=access.request_user(self.request), membership=instance)

@@ -955,7 +955,11 @@ def test_an_organization_admin_of_acme_never_sees_globex(organization, tree):
         for model in ("organizations_organization", "organizations_department", "organizations_membership")
     }
     people = _rows(client, "accounts_user")
-    form = client.get(reverse("admin:organizations_membership_add")).context["adminform"].form
+    # people join by invitation: staff have no membership add form, and the change form offers acme's departments only
+    adding = client.get(reverse("admin:organizations_membership_add"))
+    own = Membership.objects.get(user=staff, organization=organization)
+    form = client.get(reverse("admin:organizations_membership_change", args=[own.pk])).context["adminform"].form
+    department_form = client.get(reverse("admin:organizations_department_add")).context["adminform"].form
 
     # then
     assert rows["organizations_organization"] == [organization.pk]
@@ -963,7 +967,8 @@ def test_an_organization_admin_of_acme_never_sees_globex(organization, tree):
     assert set(rows["organizations_department"]) == {tree[code].pk for code in ("HQ", "SALES", "EU", "ENG")}
     assert tree["globex_member"].pk not in rows["organizations_membership"]
     assert tree["globex_member"].user_id not in people
-    assert list(form.fields["organization"].queryset) == [organization]
+    assert adding.status_code == 403
+    assert list(department_form.fields["organization"].queryset) == [organization]
     assert tree["GHQ"] not in form.fields["department"].queryset
 
 

@@ -1,7 +1,10 @@
+import datetime
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from organizations.models import Department, Membership, Organization
+from organizations.models import Department, Invitation, InvitationStatus, Membership, Organization
 from tests.accounts.factories import UserFactory
 
 
@@ -49,3 +52,28 @@ class MembershipFactory(DjangoModelFactory):
 
             role = Role.objects.get(organization__isnull=True, code=code)
             RoleAssignment.objects.create(organization=self.organization, user=self.user, role=role)
+
+
+class InvitationFactory(DjangoModelFactory):
+    """A pending invitation valid for a week; its link token (the plain secret is never stored) is ``obj.token``."""
+
+    class Meta:
+        model = Invitation
+        skip_postgeneration_save = True
+
+    organization = factory.LazyAttribute(lambda o: o.department.organization if o.department else OrganizationFactory())
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    department = None
+    role = None
+    status = InvitationStatus.PENDING
+    invited_by = None
+    token_hash = ""
+    expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=7))
+
+    @factory.post_generation
+    def token(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        from organizations.invitations import _issue_token
+
+        self.token = _issue_token(self)
+        if create:
+            self.save(update_fields=["token_hash"])

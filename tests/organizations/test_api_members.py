@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from organizations.models import Department, Membership
-from rbac.models import RoleAssignment
 from tests.accounts.factories import UserFactory
 from tests.api_helpers import (
     NOT_AUTHENTICATED,
@@ -253,168 +252,40 @@ def own_membership_in_globex(user: User) -> Membership:
 
 # --- create -----------------------------------------------------------------------------------------------------------
 
-
-def test_admin_adds_a_member_by_email(client_for, admin_member, department, dave):
-    # when: the email is matched whatever its case
-    response = client_for(admin_member).post(
-        URL,
-        {
-            "user_email": "DAVE@Example.com",
-            "department": department.pk,
-            "job_title": "Analyst",
-            "employee_number": "E-010",
-            "joined_on": "2024-02-01",
-        },
-        format="json",
-    )
-
-    # then
-    assert response.status_code == 201, response.json()
-    created = own_membership(dave)
-    assert response.json() == membership_body(created)
-    assert response.json() | {"id": 0, "created_at": "", "updated_at": ""} == {
-        "id": 0,
-        "user": {"id": dave.pk, "email": "dave@example.com", "full_name": "Dave Davis"},
-        "department": department.pk,
-        "job_title": "Analyst",
-        "employee_number": "E-010",
-        "is_active": True,
-        "joined_on": "2024-02-01",
-        "left_on": None,
-        "source": "manual",
-        "created_at": "",
-        "updated_at": "",
-    }
-    assert (created.created_by, created.updated_by) == (admin_member, admin_member)
-
-
-def test_admin_adds_a_member_with_defaults(client_for, admin_member, dave):
-    response = client_for(admin_member).post(URL, {"user_email": "dave@example.com"}, format="json")
-
-    assert response.status_code == 201, response.json()
-    created = own_membership(dave)
-    assert (
-        created.department,
-        created.job_title,
-        created.employee_number,
-        created.is_active,
-        created.joined_on,
-        created.left_on,
-    ) == (None, "", None, True, timezone.localdate(), None)
-
-
-def test_member_of_another_organization_can_join_this_one_too(client_for, admin_member, outsider):
-    response = client_for(admin_member).post(URL, {"user_email": outsider.email}, format="json")
-
-    assert response.status_code == 201, response.json()
-    assert sorted(outsider.memberships.values_list("organization__slug", flat=True)) == ["acme", "globex"]
-    assert own_membership(outsider).is_active is True
-
-
-def test_an_administrator_flag_in_the_body_grants_no_role(client_for, admin_member, organization, dave):
-    # when: a client still sends the retired flag
-    response = client_for(admin_member).post(URL, {"user_email": "dave@example.com", "is_admin": True}, format="json")
-
-    # then: dave becomes a member, and nothing more: roles are given by role assignments only
-    assert response.status_code == 201, response.json()
-    assert "is_admin" not in response.json()
-    assert own_membership(dave).is_active is True
-    assert not RoleAssignment.objects.filter(user=dave).exists()
-
-
-def test_superuser_without_membership_adds_a_member(client_for, superuser, organization, dave):
-    response = client_for(superuser).post(URL, {"user_email": "dave@example.com"}, format="json")
-
-    assert response.status_code == 201, response.json()
-    assert own_membership(dave).created_by == superuser
-
-
-def test_blank_employee_numbers_are_stored_as_none_and_never_clash(client_for, admin_member, people, dave):
-    client = client_for(admin_member)
-    emma = UserFactory(email="emma@example.com")
-
-    first = client.post(URL, {"user_email": "dave@example.com", "employee_number": ""}, format="json")
-    second = client.post(URL, {"user_email": "emma@example.com", "employee_number": ""}, format="json")
-
-    assert (first.status_code, second.status_code) == (201, 201)
-    assert (own_membership(dave).employee_number, own_membership(emma).employee_number) == (None, None)
-
-
-def test_same_employee_number_in_another_organization_is_fine(client_for, admin_member, outsider, dave):
-    Membership.objects.filter(user=outsider).update(employee_number="G-1")
-
-    response = client_for(admin_member).post(
-        URL, {"user_email": "dave@example.com", "employee_number": "G-1"}, format="json"
-    )
-
-    assert response.status_code == 201, response.json()
-    assert own_membership(dave).employee_number == "G-1"
-
-
-@pytest.mark.parametrize(
-    ("payload", "fields"),
-    [
-        ({}, {"user_email": ["This field is required."]}),
-        ({"user_email": "not-an-email"}, {"user_email": ["Enter a valid email address."]}),
-        ({"user_email": "nobody@example.com"}, {"user_email": ["No active account has this email address."]}),
-        ({"user_email": "inactive@example.com"}, {"user_email": ["No active account has this email address."]}),
-        ({"user_email": "ALICE@example.com"}, {"user_email": ["This person is already a member of the organization."]}),
-        (
-            # a former member is still a member on record: reactivate instead of adding again
-            {"user_email": "carol@example.com"},
-            {"user_email": ["This person is already a member of the organization."]},
-        ),
-        ({"user_email": "dave@example.com", "employee_number": "E-001"}, {"employee_number": [NUMBER_TAKEN]}),
-        (
-            {"user_email": "dave@example.com", "joined_on": "2024-05-01", "left_on": "2024-04-30"},
-            {"left_on": ["The leaving date cannot be before the joining date."]},
-        ),
-        (
-            {"user_email": "dave@example.com", "department": "HQ", "is_active": "sometimes"},
-            {
-                "department": ["Incorrect type. Expected pk value, received str."],
-                "is_active": ["Must be a valid boolean."],
-            },
-        ),
-    ],
-    ids=[
-        "missing",
-        "malformed",
-        "unknown",
-        "inactive-account",
-        "already-member",
-        "former-member",
-        "employee-number-taken",
-        "left-before-joined",
-        "bad-types",
-    ],
+JOIN_BY_INVITATION = error(
+    "method_not_allowed", "Members join by invitation: POST to this organization's invitations/ instead."
 )
-def test_bad_input_is_400_and_nobody_is_added(client_for, admin_member, people, dave, payload, fields):
-    UserFactory(email="inactive@example.com", is_active=False)
+
+
+@pytest.mark.parametrize("who", ["admin_member", "superuser"])
+@pytest.mark.parametrize(
+    "payload",
+    [{"user_email": "dave@example.com"}, {"user_email": "nobody@example.com"}, {"user": 1}],
+    ids=["existing-account", "unknown-address", "user-id"],
+)
+def test_nobody_attaches_an_account_by_naming_it(request, client_for, people, dave, superuser, who, payload):
+    # given: an administrator (or a platform operator) who used to add anyone on the installation by email
+    client = client_for(request.getfixturevalue(who))
     before = membership_rows()
 
-    response = client_for(admin_member).post(URL, payload, format="json")
+    # when
+    response = client.post(URL, payload, format="json")
 
-    assert response.status_code == 400
-    assert response.json() == invalid(fields)
+    # then: the same refusal whether or not the account exists, and nobody is added: people join by invitation
+    assert response.status_code == 405
+    assert response.json() == JOIN_BY_INVITATION
     assert membership_rows() == before
+    assert not Membership.objects.filter(user=dave).exists()
 
 
-@pytest.mark.parametrize("action", ["create", "update"])
-def test_department_of_another_organization_reads_as_not_found(
-    client_for, admin_member, people, other_organization, dave, action
-):
-    # given: globex's department, named when adding dave or when moving bob
+def test_department_of_another_organization_reads_as_not_found(client_for, admin_member, people, other_organization):
+    # given: globex's department, named when moving bob
     globex_department = DepartmentFactory(organization=other_organization, code="HQ")
     before = membership_rows()
     client = client_for(admin_member)
 
     # when
-    if action == "create":
-        payload = {"user_email": "dave@example.com", "department": globex_department.pk}
-        response = client.post(URL, payload, format="json")
-    else:
-        response = client.patch(detail_url(URL, people["bob"]), {"department": globex_department.pk}, format="json")
+    response = client.patch(detail_url(URL, people["bob"]), {"department": globex_department.pk}, format="json")
 
     # then
     assert response.status_code == 400
