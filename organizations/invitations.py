@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -215,14 +215,15 @@ def invitation_create(
     """Invite an email address into the organization (optionally a department, with a role the actor may give).
 
     The outcome never depends on whether an account with the address exists: no account is looked up here. A person who
-    is already a member cannot be invited again; a pending invitation to the same address must be resent instead (one
-    that has run out is closed as expired and replaced).
+    is already a member cannot be invited again; a former member can (coming back is a new start, with no former
+    access). A pending invitation to the same address must be resent instead (one that has run out is closed as expired
+    and replaced).
     """
     _require_manage_members(actor, organization, department)
     _require_grantable(actor, organization, role, department)
     email = normalise_invitation_email(email)
     # Members are people of this organization whom the inviter may list anyway: saying so reveals nothing new.
-    if Membership.objects.for_organization(organization).filter(user__email__iexact=email).exists():
+    if Membership.objects.for_organization(organization).filter(user__email__iexact=email, is_active=True).exists():
         raise ValidationError({"email": "This person already has a membership in this organization."}, code="member")
     now = timezone.now()
     previous = (
@@ -252,7 +253,15 @@ def invitation_create(
     token = _issue_token(invitation)
     invitation.stamp(actor)
     invitation.full_clean()
-    invitation.save()
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError as error:
+        # Another invitation to the same address committed between the check above and this insert.
+        raise ConflictError(
+            "This address already has a pending invitation to this organization; resend it instead.",
+            code="invitation_pending",
+        ) from error
     _event(SecurityEventKind.INVITATION_SENT, actor, invitation, resent=False)
     _send_after_commit(invitation, token)
     return invitation
@@ -332,7 +341,8 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
     )
     require_open(invitation)
     _require_addressee(user, invitation)
-    if Membership.objects.for_organization(invitation.organization_id).filter(user=user).exists():
+    former = Membership.objects.for_organization(invitation.organization_id).filter(user=user).first()
+    if former is not None and former.is_active:
         raise ConflictError("You already have a membership in this organization.", code="already_member")
     if not _inviter_still_may(invitation):
         raise ConflictError(
@@ -340,13 +350,26 @@ def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
             code="invitation_no_longer_valid",
         )
     inviter = invitation.invited_by
-    membership = organization_services.membership_create(
-        actor=inviter,
-        organization=invitation.organization,
-        user=user,
-        department=invitation.department,
-        job_title=invitation.job_title,
-    )
+    if former is not None:
+        # A former member comes back on their old row (one membership per person and organization), reopened by the
+        # platform: that is a new start, which ends whatever the former membership still carried.
+        membership = organization_services.membership_update(
+            actor=None,
+            membership=former,
+            is_active=True,
+            department=invitation.department,
+            job_title=invitation.job_title,
+            joined_on=timezone.localdate(),
+            left_on=None,
+        )
+    else:
+        membership = organization_services.membership_create(
+            actor=inviter,
+            organization=invitation.organization,
+            user=user,
+            department=invitation.department,
+            job_title=invitation.job_title,
+        )
     if invitation.role is not None:
         rbac_services.role_assign(
             actor=inviter,

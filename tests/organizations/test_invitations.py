@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -687,6 +689,29 @@ def test_i_accept_an_invitation_while_signed_in(client_for, admin_member, organi
     assert client_for(dave).get("/api/v1/organizations/acme/departments/").status_code == 200
 
 
+def test_a_former_member_comes_back_by_invitation_with_none_of_the_former_access(
+    client_for, invite, admin_member, organization
+):
+    # given: dave was a manager of acme until his membership ended
+    dave = MembershipFactory(organization=organization, role="manager", user__email="dave@example.com").user
+    former = Membership.objects.get(user=dave)
+    assert client_for(admin_member).delete(f"/api/v1/organizations/acme/members/{former.pk}/").status_code == 204
+
+    # when: he is invited again as a viewer and accepts while signed in
+    assert invite(admin_member, {"email": "dave@example.com", "role": system_role("viewer").pk}).status_code == 201
+    invitation = Invitation.objects.get(email="dave@example.com")
+    response = client_for(dave).post(f"{ME_URL}{invitation.pk}/accept/")
+
+    # then: the same membership row is active again, and only the invitation's role is in force
+    assert response.status_code == 201, response.json()
+    assert response.json() == {"organization": "acme", "membership": former.pk}
+    former.refresh_from_db()
+    assert (former.is_active, former.left_on, former.joined_on) == (True, None, timezone.localdate())
+    in_force = RoleAssignment.objects.filter(user=dave, is_active=True).values_list("role__code", flat=True)
+    assert list(in_force) == ["viewer"]
+    assert RoleAssignment.objects.get(user=dave, role__code="manager").is_active is False
+
+
 def test_i_decline_an_invitation(client_for, admin_member, organization):
     dave = UserFactory(email="dave@example.com")
     invitation = InvitationFactory(organization=organization, email="dave@example.com", invited_by=admin_member)
@@ -875,3 +900,42 @@ def test_every_step_is_a_version_in_the_invitations_history(client_for, admin_me
     versions = response.json()["results"]
     assert [version["action"] for version in versions] == ["updated", "created"]
     assert "token_hash" not in str(versions)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_invitations_to_one_address_at_once_give_one_invitation_and_a_409(organization, admin_member):
+    # given: one administrator's invitation to dave is inserted but not yet committed
+    from django.db import connection, transaction
+
+    from erp.exceptions import ConflictError
+
+    inserted, outcome = threading.Event(), {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.invitation_create(actor=admin_member, organization=organization, email="dave@example.com")
+                inserted.set()
+                time.sleep(0.5)  # the second one's insert now waits on the unique index
+        finally:
+            connection.close()
+
+    def second() -> None:
+        inserted.wait(5)
+        try:
+            services.invitation_create(actor=admin_member, organization=organization, email="Dave@Example.com")
+        except ConflictError as error:
+            outcome["code"] = error.code
+        finally:
+            connection.close()
+
+    # when: the second arrives while the first is in flight, then the first commits
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    # then: one pending invitation, and the second caller got the 409's code instead of a server error
+    assert outcome == {"code": "invitation_pending"}
+    assert list(Invitation.objects.values_list("email", "status")) == [("dave@example.com", "pending")]
