@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
 from rest_framework import exceptions
 from rest_framework.request import Request
 
@@ -24,3 +28,26 @@ def enter_organization(user: User, slug: str) -> Organization:
     if organization is None:
         raise exceptions.NotFound()
     return organization
+
+
+def refused_organization(slug: str) -> Organization | None:
+    """The live organization at ``slug`` that a caller was just refused (404): the organization a denial concerns.
+
+    ``None`` for a slug that names no live organization: a request for something that does not exist is no denial.
+    Only read on the refusal path, so that entering an organization stays one query.
+    """
+    return Organization.objects.filter(slug=slug).first()
+
+
+def names_hidden_row(model: type[Model], organization: Organization, user: User, lookup: dict[str, Any]) -> bool:
+    """Whether ``lookup`` names a live row that the organization's paths hold but ``user`` may not see (a 404 that is
+    a denial), rather than no row of this organization at all (a 404 that is not: unknown, deleted, or another
+    organization's). Only read on the refusal path."""
+    rows: QuerySet[Any] = model._default_manager.all()
+    available_in = getattr(rows, "available_in", None)  # rows shared with every organization (system roles)
+    here = available_in(organization) if available_in is not None else rows.filter(organization=organization)
+    visible = model._default_manager.visible_to(user, organization, "view")  # type: ignore[attr-defined]
+    try:
+        return here.filter(**lookup).exists() and not visible.filter(**lookup).exists()
+    except (TypeError, ValueError, ValidationError):  # not even a valid key of this model
+        return False
