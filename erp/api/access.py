@@ -44,10 +44,16 @@ def names_hidden_row(model: type[Model], organization: Organization, user: User,
     a denial), rather than no row of this organization at all (a 404 that is not: unknown, deleted, or another
     organization's). Only read on the refusal path."""
     rows: QuerySet[Any] = model._default_manager.all()
-    available_in = getattr(rows, "available_in", None)  # rows shared with every organization (system roles)
-    here = available_in(organization) if available_in is not None else rows.filter(organization=organization)
-    visible = model._default_manager.visible_to(user, organization, "view")  # type: ignore[attr-defined]
+    available_in = getattr(rows, "available_in", None)  # rows shared with every organization too (system roles)
+    if available_in is not None:
+        here = available_in(organization)
+    elif any(field.name == "organization" for field in model._meta.get_fields()):
+        here = rows.filter(organization=organization)
+    else:
+        return False  # not a row of an organization: nothing here to be refused
     try:
-        return here.filter(**lookup).exists() and not visible.filter(**lookup).exists()
+        if not here.filter(**lookup).exists():
+            return False
+        return not model._default_manager.visible_to(user, organization, "view").filter(**lookup).exists()  # type: ignore[attr-defined]
     except (TypeError, ValueError, ValidationError):  # not even a valid key of this model
         return False

@@ -6,6 +6,8 @@
 - Reads go through the model's ``visible_to(user, organization, "view")``: what the user may not see is 404; a visible
   object the user may not change is 403. Creates and updates are re-checked after saving, inside the write's
   transaction: a row that ends up outside what the user may write is refused and rolled back.
+- Refusals of something that exists are recorded as denials in the organization's chain (``_record_security_events``);
+  a 404 for something that does not exist is not.
 - Subclasses declare ``queryset``, ``serializer_class`` and ``filterset_class``; they cannot override the methods
   that enforce this (``SEALED_METHODS``) and customise reads with ``scope_queryset`` instead.
 """

@@ -88,6 +88,16 @@ def test_a_member_of_two_organizations_is_seen_by_both_and_each_chain_verifies(s
     assert list(verify_chains(story.acme.pk)) == list(verify_chains(story.globex.pk)) == []
 
 
+def test_each_organizations_copy_costs_three_statements(story, django_assert_num_queries):
+    # given: Max belongs to Acme and Globex, and every chain has its head already
+    MembershipFactory(organization=story.globex, user=story.member, role="member")
+    record_event(SecurityEventKind.LOGGED_OUT, actor=story.member, target_user=story.member)
+    # when / then: the installation's event (lock the head, insert, move the head), the memberships, and the same
+    # three statements per organization, inside one savepoint
+    with django_assert_num_queries(2 + 3 + 1 + 3 * 2):
+        record_event(SecurityEventKind.LOGIN_SUCCEEDED, actor=story.member, target_user=story.member)
+
+
 def test_account_events_of_non_members_and_of_other_organizations_members_stay_invisible(story, client_for, outsider):
     # given: someone of Globex, someone of no organization, someone who left Acme, and an unknown address
     nobody = UserFactory()
