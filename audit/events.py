@@ -106,8 +106,8 @@ def record_event(
     occurred_at = timezone.now()
     user_agent = context.request.META.get("HTTP_USER_AGENT", "")[:255] if context.request is not None else ""
 
-    def appended(chain_organization_id: int | None) -> SecurityEvent:
-        event = SecurityEvent(
+    def built(chain_organization_id: int | None) -> SecurityEvent:
+        return SecurityEvent(
             chain=chain_organization_id or INSTALLATION_CHAIN,
             occurred_at=occurred_at,
             kind=kind,
@@ -122,25 +122,41 @@ def record_event(
             request_id=context.request_id,
             data=scrub(dict(data or {})),
         )
-        head = _locked_head(event.chain)
-        event.sequence = head.last_sequence + 1
-        event.previous_hash = head.last_hash or GENESIS
-        event.hash = event_hash(event, event.previous_hash)
-        event.save(force_insert=True)
-        head.last_sequence, head.last_hash = event.sequence, event.hash
-        head.save(update_fields=["last_sequence", "last_hash"])
-        return event
 
+    event = built(organization_id)
     with transaction.atomic():
-        event = appended(organization_id)
+        _append([event])
         if email or context.ip or user_agent:
             SecurityEventDetail.objects.create(event=event, email=email[:254], ip=context.ip, user_agent=user_agent)
         person_id = target_user_id if target_user_id is not None else actor_id
         if organization_id is None and kind in MEMBER_EVENT_KINDS and person_id is not None:
             # The organizations' copies carry no detail: personal data stays in one place, the installation's event.
-            for member_organization_id in member_organization_ids(person_id):
-                appended(member_organization_id)
+            copies = [built(member_organization_id) for member_organization_id in member_organization_ids(person_id)]
+            if copies:
+                _append(copies)
     return event
+
+
+def _append(events: list[SecurityEvent]) -> None:
+    """Chain and insert events, one per chain (chains in ascending order): whatever their number, the heads are locked
+    in one statement, the events inserted in one and the heads moved in one."""
+    chains = [event.chain for event in events]
+    locked = SecurityEventChain.objects.select_for_update().filter(chain__in=chains).order_by("chain")
+    heads = {head.chain: head for head in locked}
+    for chain in chains:
+        if chain not in heads:  # the chain's first event
+            heads[chain] = _locked_head(chain)
+    for event in events:
+        head = heads[event.chain]
+        event.sequence = head.last_sequence + 1
+        event.previous_hash = head.last_hash or GENESIS
+        event.hash = event_hash(event, event.previous_hash)
+        head.last_sequence, head.last_hash = event.sequence, event.hash
+    SecurityEvent.objects.bulk_create(events)
+    if len(heads) == 1:
+        next(iter(heads.values())).save(update_fields=["last_sequence", "last_hash"])  # the common case, kept plain
+    else:
+        SecurityEventChain.objects.bulk_update(list(heads.values()), ["last_sequence", "last_hash"])
 
 
 def member_organization_ids(user_id: int) -> list[int]:

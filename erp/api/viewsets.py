@@ -110,18 +110,17 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         not see. A 404 for an unknown organization, route or row is not a denial and is not recorded.
         """
         user = getattr(self, "user", None)
-        organization = getattr(self, "organization", None) or getattr(self, "_refused_organization", None)
+        organization = getattr(self, "organization", None)
         is_denial = status_code == 403 or (status_code == 404 and getattr(self, "_hid_existing", False))
         if is_denial and user is not None:
             audit.record_denial(
                 actor=user,
-                organization=organization,
+                organization=organization or getattr(self, "_refused_organization", None),
                 method=request.method,
                 path=request.path,
                 status=status_code,
                 permission=getattr(self, "_denied_permission", None),
             )
-        organization = getattr(self, "organization", None)
         if organization is not None and user is not None and user.is_superuser and not organization.is_member:
             audit.record_superuser_access(user, organization)
 
