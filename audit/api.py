@@ -103,7 +103,9 @@ class AuditChangeViewSet(AuditViewSet):
 
 
 class AuditEventViewSet(AuditViewSet):
-    """The organization's security events, newest first, filtered by kind, actor and date range."""
+    """The organization's security events, newest first, filtered by kind, actor and date range: what happened in it,
+    its members' sign-ins, failed sign-ins, lockouts, sign-outs and revoked sessions, and the requests refused on its
+    paths (a non-member shows as ``User #id``). An unknown ``kind`` is a 400 that lists the valid ones."""
 
     serializer_class = SecurityEventSerializer
 

@@ -22,7 +22,7 @@ from django.db.models.functions import Replace
 from accounts import sessions
 from accounts.models import Actor, PasswordHistory, User
 from accounts.services import is_last_active_superuser
-from audit.events import record_event
+from audit.events import MEMBER_EVENT_KINDS, record_event
 from audit.models import AuditedVersion, SecurityEvent, SecurityEventDetail, SecurityEventKind
 from erp.exceptions import ConflictError
 from organizations.models import Membership, Organization
@@ -196,7 +196,12 @@ def user_data_export(*, actor: Actor, user: User) -> dict[str, Any]:
     assignments = (
         RoleAssignment.objects.filter(user=user).select_related("role", "department").order_by("organization_id", "pk")
     )
-    events = SecurityEvent.objects.filter(Q(actor_id=user.pk) | Q(target_user_id=user.pk)).order_by("occurred_at", "pk")
+    events = (
+        SecurityEvent.objects.filter(Q(actor_id=user.pk) | Q(target_user_id=user.pk))
+        # A sign-in (say) is one fact about the person: its copies in their organizations' chains are not listed again.
+        .exclude(kind__in=MEMBER_EVENT_KINDS, organization__isnull=False)
+        .order_by("occurred_at", "pk")
+    )
     export = {
         "profile": {
             "id": user.pk,

@@ -1,8 +1,9 @@
 """Writing and verifying the security event log.
 
 ``record_event`` appends one event to its organization's chain (0 = installation-wide) inside the caller's transaction:
-an event about a change commits or rolls back with the change. Facts that must survive a refused, rolled-back call
-(denials) are recorded after the call's transaction by the code that ends it.
+an event about a change commits or rolls back with the change; an event about a person's account goes to the
+installation's chain and to the chain of each organization the person belongs to. Facts that must survive a refused,
+rolled-back call (denials, ``record_denial``) are recorded after the call's transaction by the code that ends it.
 """
 
 from __future__ import annotations
@@ -16,16 +17,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from audit.context import SYSTEM_SUBJECT, current
 from audit.models import SecurityEvent, SecurityEventChain, SecurityEventDetail, SecurityEventKind
+from organizations.models import Membership
 
 GENESIS = "0" * 64
 INSTALLATION_CHAIN = 0
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential|authorization|cookie|session|otp", re.IGNORECASE)
 REDACTED = "[redacted]"
+# Events about a person's account that the person's organizations see too (see ``record_event``).
+MEMBER_EVENT_KINDS = frozenset(
+    {
+        SecurityEventKind.LOGIN_SUCCEEDED,
+        SecurityEventKind.LOGIN_FAILED,
+        SecurityEventKind.ACCOUNT_LOCKED,
+        SecurityEventKind.LOGGED_OUT,
+        SecurityEventKind.SESSION_REVOKED,
+    }
+)
 
 
 def scrub(value: Any) -> Any:
@@ -77,40 +90,108 @@ def record_event(
     data: Mapping[str, Any] | None = None,
     email: str = "",
 ) -> SecurityEvent:
-    """Append an event. ``actor`` defaults to the context's user; ``email`` (personal) goes to the erasable detail."""
+    """Append an event. ``actor`` defaults to the context's user; ``email`` (personal) goes to the erasable detail.
+
+    An event about a person's account (``MEMBER_EVENT_KINDS``: sign-ins, failed sign-ins of a known account, lockouts,
+    sign-outs, session revocations) is recorded once in the installation's chain — the one returned — and once more in
+    the chain of every organization the person is an active member of at that moment, so that each organization's
+    auditors see what concerns their members and each organization's chain still verifies on its own.
+    """
     context = current()
     if actor is None:
         actor = context.user
     organization_id = getattr(organization, "pk", organization)
-    event = SecurityEvent(
-        chain=organization_id or INSTALLATION_CHAIN,
-        occurred_at=timezone.now(),
-        kind=kind,
-        organization_id=organization_id,
-        actor_id=getattr(actor, "pk", None),
-        actor_subject=getattr(actor, "oidc_subject", None)
-        or ("" if actor is not None or context.request else SYSTEM_SUBJECT),
-        target_user_id=getattr(target_user, "pk", target_user),
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        source=context.source,
-        request_id=context.request_id,
-        data=scrub(dict(data or {})),
-    )
+    target_user_id = getattr(target_user, "pk", target_user)
+    actor_id = getattr(actor, "pk", None)
+    occurred_at = timezone.now()
+    user_agent = context.request.META.get("HTTP_USER_AGENT", "")[:255] if context.request is not None else ""
+
+    def built(chain_organization_id: int | None) -> SecurityEvent:
+        return SecurityEvent(
+            chain=chain_organization_id or INSTALLATION_CHAIN,
+            occurred_at=occurred_at,
+            kind=kind,
+            organization_id=chain_organization_id,
+            actor_id=actor_id,
+            actor_subject=getattr(actor, "oidc_subject", None)
+            or ("" if actor is not None or context.request else SYSTEM_SUBJECT),
+            target_user_id=target_user_id,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            source=context.source,
+            request_id=context.request_id,
+            data=scrub(dict(data or {})),
+        )
+
+    event = built(organization_id)
     with transaction.atomic():
-        head = _locked_head(event.chain)
+        _append([event])
+        if email or context.ip or user_agent:
+            SecurityEventDetail.objects.create(event=event, email=email[:254], ip=context.ip, user_agent=user_agent)
+        person_id = target_user_id if target_user_id is not None else actor_id
+        if organization_id is None and kind in MEMBER_EVENT_KINDS and person_id is not None:
+            # The organizations' copies carry no detail: personal data stays in one place, the installation's event.
+            copies = [built(member_organization_id) for member_organization_id in member_organization_ids(person_id)]
+            if copies:
+                _append(copies)
+    return event
+
+
+def _append(events: list[SecurityEvent]) -> None:
+    """Chain and insert events, one per chain (chains in ascending order): whatever their number, the heads are locked
+    in one statement, the events inserted in one and the heads moved in one."""
+    chains = [event.chain for event in events]
+    locked = SecurityEventChain.objects.select_for_update().filter(chain__in=chains).order_by("chain")
+    heads = {head.chain: head for head in locked}
+    for chain in chains:
+        if chain not in heads:  # the chain's first event
+            heads[chain] = _locked_head(chain)
+    for event in events:
+        head = heads[event.chain]
         event.sequence = head.last_sequence + 1
         event.previous_hash = head.last_hash or GENESIS
         event.hash = event_hash(event, event.previous_hash)
-        event.save(force_insert=True)
         head.last_sequence, head.last_hash = event.sequence, event.hash
-        head.save(update_fields=["last_sequence", "last_hash"])
-        user_agent = ""
-        if context.request is not None:
-            user_agent = context.request.META.get("HTTP_USER_AGENT", "")[:255]
-        if email or context.ip or user_agent:
-            SecurityEventDetail.objects.create(event=event, email=email[:254], ip=context.ip, user_agent=user_agent)
-    return event
+    SecurityEvent.objects.bulk_create(events)
+    if len(heads) == 1:
+        next(iter(heads.values())).save(update_fields=["last_sequence", "last_hash"])  # the common case, kept plain
+    else:
+        SecurityEventChain.objects.bulk_update(list(heads.values()), ["last_sequence", "last_hash"])
+
+
+def member_organization_ids(user_id: int) -> list[int]:
+    """The live organizations the user is an active member of, in id order: the chains are locked in that order (after
+    the installation's), so that two events about the same people never wait on each other's locks in a cycle."""
+    memberships = Membership.objects.filter(user_id=user_id, is_active=True, organization__deleted_at__isnull=True)
+    return list(memberships.order_by("organization_id").values_list("organization_id", flat=True).distinct())
+
+
+DENIAL_WINDOW_SECONDS = 60
+DENIALS_PER_WINDOW = 20
+
+
+def record_denial(
+    *, actor: Any, organization: Any, method: str, path: str, status: int, permission: str | None = None
+) -> SecurityEvent | None:
+    """A refused request, in the chain of the organization whose path it named (the installation's when it named
+    none). ``None`` when it was not recorded.
+
+    A client that keeps probing must not grow a chain without bound (every event is a locked, hashed row): per caller
+    and chain, at most ``DENIALS_PER_WINDOW`` denials are recorded in a ``DENIAL_WINDOW_SECONDS`` window that starts at
+    the first one; the last one recorded says that further ones are dropped until the window ends.
+    """
+    chain = getattr(organization, "pk", organization) or INSTALLATION_CHAIN
+    key = f"audit:denials:{chain}:{getattr(actor, 'pk', actor)}"
+    try:
+        count = cache.incr(key)
+    except ValueError:  # no window open (or it just ended): this denial opens one
+        count = 1 if cache.add(key, 1, DENIAL_WINDOW_SECONDS) else cache.incr(key)
+    if count > DENIALS_PER_WINDOW:
+        return None
+    data: dict[str, Any] = {"method": method, "path": path, "status": status, "permission": permission}
+    if count == DENIALS_PER_WINDOW:
+        data["further_denials_dropped_seconds"] = DENIAL_WINDOW_SECONDS
+    return record_event(SecurityEventKind.PERMISSION_DENIED, organization=organization, actor=actor, data=data)
 
 
 SUPERUSER_VISIT_SECONDS = 60 * 60
@@ -118,8 +199,6 @@ SUPERUSER_VISIT_SECONDS = 60 * 60
 
 def record_superuser_access(user: Any, organization: Any) -> None:
     """A superuser who is not a member entered an organization: one event per hour and organization is enough."""
-    from django.core.cache import cache
-
     if cache.add(f"audit:superuser-visit:{user.pk}:{organization.pk}", 1, SUPERUSER_VISIT_SECONDS):
         record_event(SecurityEventKind.SUPERUSER_ACCESS, organization=organization, actor=user)
 

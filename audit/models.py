@@ -80,7 +80,9 @@ class SecurityEventKind(models.TextChoices):
 class SecurityEvent(models.Model):
     """One security-relevant fact. Append-only: rows are never updated, and deleted only by retention.
 
-    ``chain`` is the organization's id (0 for installation-wide events such as sign-ins); ``sequence`` numbers the
+    ``chain`` is the organization's id (0 for installation-wide events such as sign-ins); an event about a person's
+    account (a sign-in, say) is in the installation's chain and, once more, in the chain of each organization the
+    person was an active member of at the time, so that those organizations' auditors see it. ``sequence`` numbers the
     chain's events and ``hash`` covers this row's fields and the previous row's hash, so that editing, removing or
     reordering a row is detectable (``manage.py verify_audit_chain``). People are referenced by id only; their personal
     data lives in ``SecurityEventDetail``.

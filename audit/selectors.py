@@ -728,7 +728,9 @@ class EventFilters:
 
 
 def security_events(*, organization: Organization, filters: EventFilters) -> QuerySet[SecurityEvent]:
-    """The organization's security events, newest first (its chain only: never another organization's)."""
+    """The organization's security events, newest first (its chain only: never another organization's): what
+    happened in it, the account events of its members (sign-ins, failures, lockouts, sign-outs, revoked sessions) and
+    the requests refused on its paths, by members and by outsiders."""
     events = SecurityEvent.objects.filter(organization=organization)
     if filters.kind:
         events = events.filter(kind=filters.kind)

@@ -129,7 +129,15 @@ class SecurityEventSerializer(serializers.Serializer):
 class SecurityEventQuerySerializer(serializers.Serializer):
     """The security events' filters: all optional; ``until`` is exclusive."""
 
-    kind = serializers.ChoiceField(choices=SecurityEventKind.choices, required=False)
+    kind = serializers.ChoiceField(
+        choices=SecurityEventKind.choices,
+        required=False,
+        error_messages={
+            "invalid_choice": '"{input}" is not a valid kind. Valid kinds: '
+            + ", ".join(sorted(SecurityEventKind.values))
+            + "."
+        },
+    )
     actor = serializers.IntegerField(required=False, min_value=1, help_text="The acting user's id.")
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)

@@ -24,7 +24,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from audit import selectors
-from audit.events import record_event, record_superuser_access
+from audit.events import record_denial, record_event, record_superuser_access
 from audit.models import Action, SecurityEventKind
 from organizations.models import Organization
 from organizations.selectors import organization_with_access
@@ -49,11 +49,13 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], *, statu
 
 
 def _refuse(request: HttpRequest, user: User, organization: Organization | None, status: int) -> None:
-    record_event(
-        SecurityEventKind.PERMISSION_DENIED,
-        organization=organization,
+    record_denial(
         actor=user,
-        data={"method": request.method, "path": request.path, "status": status, "permission": selectors.VIEW_HISTORY},
+        organization=organization,
+        method=request.method or "",
+        path=request.path,
+        status=status,
+        permission=selectors.VIEW_HISTORY,
     )
 
 

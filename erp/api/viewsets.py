@@ -6,6 +6,8 @@
 - Reads go through the model's ``visible_to(user, organization, "view")``: what the user may not see is 404; a visible
   object the user may not change is 403. Creates and updates are re-checked after saving, inside the write's
   transaction: a row that ends up outside what the user may write is refused and rolled back.
+- Refusals of something that exists are recorded as denials in the organization's chain (``_record_security_events``);
+  a 404 for something that does not exist is not.
 - Subclasses declare ``queryset``, ``serializer_class`` and ``filterset_class``; they cannot override the methods
   that enforce this (``SEALED_METHODS``) and customise reads with ``scope_queryset`` instead.
 """
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, permissions, serializers, viewsets
@@ -27,7 +30,6 @@ from rest_framework.response import Response
 from accounts.models import User
 from audit import events as audit
 from audit import selectors as audit_selectors
-from audit.models import SecurityEventKind
 from audit.selectors import VIEW_HISTORY
 from audit.serializers import VersionPageSerializer, VersionSerializer
 from erp.api import access
@@ -101,20 +103,23 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         return response
 
     def _record_security_events(self, request: Any, status_code: int) -> None:
-        """Denials and superusers' visits, written after the call's transaction so that a rollback keeps them."""
+        """Denials and superusers' visits, written after the call's transaction so that a rollback keeps them.
+
+        A denial is a 403, or a 404 that hid something existing: an organization the caller may not enter (recorded in
+        that organization's chain, so that its auditors see who probes it) or a row of the organization the caller may
+        not see. A 404 for an unknown organization, route or row is not a denial and is not recorded.
+        """
         user = getattr(self, "user", None)
         organization = getattr(self, "organization", None)
-        if status_code in (403, 404) and user is not None:
-            audit.record_event(
-                SecurityEventKind.PERMISSION_DENIED,
-                organization=organization,
+        is_denial = status_code == 403 or (status_code == 404 and getattr(self, "_hid_existing", False))
+        if is_denial and user is not None:
+            audit.record_denial(
                 actor=user,
-                data={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status_code,
-                    "permission": getattr(self, "_denied_permission", None),
-                },
+                organization=organization or getattr(self, "_refused_organization", None),
+                method=request.method,
+                path=request.path,
+                status=status_code,
+                permission=getattr(self, "_denied_permission", None),
             )
         if organization is not None and user is not None and user.is_superuser and not organization.is_member:
             audit.record_superuser_access(user, organization)
@@ -122,7 +127,13 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permission classes, throttles
         self.user = access.request_user(request)
-        self.organization = access.enter_organization(self.user, kwargs.get(self.organization_url_kwarg, ""))
+        slug = kwargs.get(self.organization_url_kwarg, "")
+        try:
+            self.organization = access.enter_organization(self.user, slug)
+        except exceptions.NotFound:
+            self._refused_organization = access.refused_organization(slug)
+            self._hid_existing = self._refused_organization is not None
+            raise
         permission = self.required_permission()
         # Collection-level writes need the permission somewhere here; reads are filtered, objects checked one by one.
         if not self.detail and engine.permission_verb(permission) != "view" and not self.may(permission):
@@ -146,7 +157,13 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         return queryset
 
     def get_object(self) -> Any:
-        obj = super().get_object()  # 404 when not visible
+        try:
+            obj = super().get_object()  # 404 when not visible
+        except Http404:
+            lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+            lookup = {self.lookup_field: self.kwargs.get(lookup_url_kwarg)}
+            self._hid_existing = access.names_hidden_row(self.model, self.organization, self.user, lookup)
+            raise
         permission = self.required_permission()
         if engine.permission_verb(permission) != "view" and not self.may(permission, obj):
             self._denied_permission = permission

@@ -243,8 +243,11 @@ def test_end_sessions_deletes_the_persons_sessions_only(engine, settings, person
     assert [store_class().exists(key) for key in theirs] == [False, False]
     assert store_class().exists(others)
     assert list(UserSession.objects.values_list("session_key", flat=True)) == [others]
-    revoked = SecurityEvent.objects.get(kind=SecurityEventKind.SESSION_REVOKED)
-    assert (revoked.target_user_id, revoked.data) == (person.pk, {"reason": "erased", "ended": 2})
+    revoked = SecurityEvent.objects.filter(kind=SecurityEventKind.SESSION_REVOKED).order_by("chain")
+    assert [(event.organization_id, event.target_user_id, event.data) for event in revoked] == [
+        (None, person.pk, {"reason": "erased", "ended": 2}),  # the installation's record
+        (person.memberships.get().organization_id, person.pk, {"reason": "erased", "ended": 2}),  # their organization's
+    ]
 
 
 # --- Command ---------------------------------------------------------------------------------------------------------
@@ -380,10 +383,10 @@ def exported(person, organization, department) -> dict:
     with audit_context(actor=person):
         department.name = "Zelda's office"
         department.save()
-    record_event(SecurityEventKind.LOGIN_FAILED, target_user=person, email=EMAIL)
-    record_event(SecurityEventKind.ROLE_ASSIGNED, organization=organization, actor=None, target_user=person)
+    # the failed sign-in is also copied into Acme's chain: the export lists it once
+    failed = record_event(SecurityEventKind.LOGIN_FAILED, target_user=person, email=EMAIL)
+    assigned = record_event(SecurityEventKind.ROLE_ASSIGNED, organization=organization, actor=None, target_user=person)
     version = Department.history.get(id=department.pk, name="Zelda's office")
-    events = SecurityEvent.objects.order_by("pk")
     assignment = person.role_assignments.get()
     return {
         "profile": {
@@ -429,8 +432,8 @@ def exported(person, organization, department) -> dict:
             }
         ],
         "security_events": [
-            {"kind": "login_failed", "occurred_at": events[0].occurred_at.isoformat(), "organization": None},
-            {"kind": "role_assigned", "occurred_at": events[1].occurred_at.isoformat(), "organization": "acme"},
+            {"kind": "login_failed", "occurred_at": failed.occurred_at.isoformat(), "organization": None},
+            {"kind": "role_assigned", "occurred_at": assigned.occurred_at.isoformat(), "organization": "acme"},
         ],
         "_assignment": assignment.pk,
     }

@@ -128,8 +128,11 @@ def test_first_sign_in_creates_the_person_and_the_next_one_updates_them(provider
     roles = sorted((assignment.role.code, assignment.source) for assignment in RoleAssignment.objects.filter(user=user))
     assert roles == [("manager", "provider"), ("viewer", "provider")]
     assert Membership.objects.get(user=user).source == "provider"
-    signed_in = SecurityEvent.objects.get(kind=SecurityEventKind.LOGIN_SUCCEEDED, target_user_id=user.pk)
-    assert signed_in.data == {"backend": BACKEND_PATH}
+    signed_in = SecurityEvent.objects.filter(kind=SecurityEventKind.LOGIN_SUCCEEDED, target_user_id=user.pk)
+    assert [(event.organization, event.data) for event in signed_in.order_by("chain")] == [
+        (None, {"backend": BACKEND_PATH}),  # the installation's record
+        (Membership.objects.get(user=user).organization, {"backend": BACKEND_PATH}),  # her organization's
+    ]
 
     # when her name, email and groups change at the provider and she signs in again in a new browser session here
     provider.upsert_account(
