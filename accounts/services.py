@@ -12,8 +12,10 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts import sessions
+from accounts import sessions, signin_limits
 from accounts.models import Actor, User
+from audit.events import record_event
+from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 
 PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
@@ -113,3 +115,34 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     return user
+
+
+@transaction.atomic
+def sign_in_lock_reset(*, actor: Actor, email: str | None = None, ip_address: str | None = None) -> int:
+    """Lift the sign-in lock of an account (by email), of a client address, or — with neither — every lock: their
+    failed sign-ins are forgotten, so they may sign in at once. Always an ``account_unlocked`` security event, saying
+    what was unlocked, whether it was locked then, and how many attempt records went; returns that number."""
+    from axes.models import AccessAttempt
+
+    username = signin_limits.normalized_email(email)
+    attempts = AccessAttempt.objects.all()
+    data: dict[str, Any] = {}
+    if username is not None:
+        attempts = attempts.filter(username=username)
+        data["was_locked"] = signin_limits.account_lock_end(username) is not None
+    if ip_address:
+        attempts = attempts.filter(ip_address=ip_address)
+        data["address"] = ip_address
+        data["address_was_locked"] = signin_limits.address_lock_end(ip_address) is not None
+    if username is None and not ip_address:
+        data["scope"] = "all"
+    removed, _ = attempts.delete()
+    data["attempts_removed"] = removed
+    target = User.objects.filter(email__iexact=username).first() if username else None
+    record_event(SecurityEventKind.ACCOUNT_UNLOCKED, actor=actor, target_user=target, data=data, email=username or "")
+    return removed
+
+
+def user_unlock(*, actor: Actor, user: User) -> int:
+    """Unlock a person's account after too many failed sign-ins (the admin's "Unlock" action, ``unlock_account``)."""
+    return sign_in_lock_reset(actor=actor, email=user.email)
