@@ -198,10 +198,7 @@ class SignInAttemptAdmin(SuperusersOnly, AccessAttemptAdmin):
     def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
         usernames = sorted({username for username in queryset.values_list("username", flat=True) if username})
         addresses = sorted({address for address in queryset.values_list("ip_address", flat=True) if address})
-        for username in usernames:
-            services.sign_in_lock_reset(actor=request.user, email=username)
-        for address in addresses:
-            services.sign_in_lock_reset(actor=request.user, ip_address=address)
+        services.sign_in_locks_reset(actor=request.user, emails=usernames, ip_addresses=addresses)
         self.message_user(request, f"Unlocked {len(usernames)} account(s) and {len(addresses)} address(es).")
 
 

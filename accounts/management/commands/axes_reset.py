@@ -11,7 +11,7 @@ class Command(AuditedCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        removed = services.sign_in_lock_reset(actor=None)
+        removed = services.sign_in_locks_reset_all(actor=None)
         if removed:
             self.stdout.write(f"{removed} attempts removed.")
         else:

@@ -21,7 +21,9 @@ class Command(AuditedCommand):
         if not email and not address:
             raise CommandError("Name an account's email, an --address, or both.")
         locked = (email and signin_limits.account_lock_end(email)) or signin_limits.address_lock_end(address)
-        removed = services.sign_in_lock_reset(actor=None, email=email, ip_address=address)
+        removed = services.sign_in_locks_reset(
+            actor=None, emails=[email] if email else [], ip_addresses=[address] if address else []
+        )
         what = " and ".join(part for part in (email, address and f"address {address}") if part)
         state = "was locked" if locked else "was not locked"
         self.stdout.write(self.style.SUCCESS(f"Unlocked {what} ({state}; {removed} attempt records removed)."))
