@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.db.models import QuerySet, Sum
@@ -104,6 +104,17 @@ def lock_end(*, email: str | None, ip_address: str | None) -> datetime.datetime 
     """Until when a password check for this account from this address is refused: the later of the two locks."""
     ends = [end for end in (account_lock_end(email) if email else None, address_lock_end(ip_address)) if end]
     return max(ends, default=None)
+
+
+def attempts_forget(email: str) -> int:
+    """Erasure: remove every record of the person's sign-ins and failures from axes' tables, which name them by email
+    (their security events stay, blanked by the erasure). Returns how many records went."""
+    username = normalized_email(email)
+    if username is None:
+        return 0
+    return sum(
+        model.objects.filter(username=username).delete()[0] for model in (AccessAttempt, AccessLog, AccessFailureLog)
+    )
 
 
 class SignInAttemptHandler(AxesDatabaseHandler):
