@@ -326,6 +326,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "erp.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE},
+    # DRF's own client address for throttles: the socket's, never X-Forwarded-For (which any client writes). The
+    # account throttles use the project's (audit.middleware.client_ip), which also knows TRUSTED_PROXIES.
+    "NUM_PROXIES": 0,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "PAGE_SIZE": 50,
