@@ -2,16 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts import services
+from accounts import services, signin_limits
 from accounts.models import User
 from erp.admin import ServiceAdmin, rows_in_organizations
 from organizations.models import Membership
@@ -51,21 +56,46 @@ class UserChangeForm(forms.ModelForm):
 class UserAdmin(ServiceAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
-    list_display = ["email", "full_name", "is_active", "is_staff", "is_superuser", "date_joined"]
+    list_display = ["email", "full_name", "is_active", "is_staff", "is_superuser", "sign_in_lock", "date_joined"]
     list_filter = ["is_active", "is_staff", "is_superuser"]
     search_fields = ["email", "full_name"]
     ordering = ["email"]
-    readonly_fields = ["password_status", "oidc_subject", "date_joined", "last_login", "updated_at"]
+    readonly_fields = ["password_status", "sign_in_lock", "oidc_subject", "date_joined", "last_login", "updated_at"]
     fieldsets = [
         (None, {"fields": ["email", "password_status"]}),
         ("Profile", {"fields": ["full_name", "phone", "locale", "time_zone"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Access", {"fields": ["is_active", "sign_in_lock", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Identity and dates", {"fields": ["oidc_subject", "date_joined", "last_login", "updated_at"]}),
     ]
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "usable_password", "password1", "password2"]}),
     ]
     filter_horizontal = ["groups", "user_permissions"]
+    actions = ["unlock"]
+
+    @admin.display(description="sign-in")
+    def sign_in_lock(self, obj: User) -> str:
+        """Whether too many failed sign-ins lock the account, and until when (its address may be locked as well: see
+        the access attempts)."""
+        if obj.pk is None:
+            return "—"
+        failures = getattr(obj, "recent_sign_in_failures", None)
+        if failures is not None and failures < settings.LOGIN_FAILURE_LIMIT:
+            return "open"
+        end = signin_limits.account_lock_end(obj.email)
+        if end is None:
+            return "open"
+        return f"locked until {timezone.localtime(end):%Y-%m-%d %H:%M %Z}"
+
+    @admin.action(description="Unlock the selected accounts (after too many failed sign-ins)", permissions=["change"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        unlocked = [user for user in queryset if self.has_change_permission(request, user)]
+        for user in unlocked:
+            services.user_unlock(actor=request.user, user=user)
+        skipped = queryset.count() - len(unlocked)
+        self.message_user(request, f"Unlocked {len(unlocked)} account(s); each unlock is a security event.")
+        if skipped:
+            self.message_user(request, f"{skipped} account(s) you may not change were left alone.", messages.WARNING)
 
     @admin.display(description="password")
     def password_status(self, obj: User) -> str:
@@ -77,7 +107,17 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         return format_html('{} · <a href="{}">change the password</a>', state, url)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        queryset = super().get_queryset(request)
+        # The account's recent failed sign-ins, so that the list tells locked accounts without a query per row.
+        recent = (
+            AccessAttempt.objects.filter(
+                username=Lower(OuterRef("email")), attempt_time__gte=timezone.now() - signin_limits.cool_off()
+            )
+            .order_by()
+            .values("username")
+            .annotate(total=Sum("failures_since_start"))
+            .values("total")
+        )
+        queryset = super().get_queryset(request).annotate(recent_sign_in_failures=Subquery(recent[:1]))
         if request.user.is_superuser:
             return queryset
         # Staff see the people of their own organizations: those whose membership the engine lets them view, and those
@@ -130,3 +170,51 @@ class UserAdmin(ServiceAdmin, DjangoUserAdmin):
         if obj.is_superuser:
             return False
         return memberships_in_scope(request.user, f"accounts.{action}_user").filter(user_id=obj.pk).exists()
+
+
+class SuperusersOnly:
+    """Sign-in attempts name accounts and addresses of every organization: platform operators' business only."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting attempts would unlock without a security event: the "Unlock" action does it with one.
+        return False
+
+
+class SignInAttemptAdmin(SuperusersOnly, AccessAttemptAdmin):
+    """Failed sign-ins of the last ``LOGIN_LOCKOUT_SECONDS`` per account, address and browser (django-axes)."""
+
+    actions = ["cleanup_expired_attempts", "unlock"]
+
+    @admin.action(description="Unlock the accounts and addresses of the selected attempts", permissions=["view"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        usernames = sorted({username for username in queryset.values_list("username", flat=True) if username})
+        addresses = sorted({address for address in queryset.values_list("ip_address", flat=True) if address})
+        services.sign_in_locks_reset(actor=request.user, emails=usernames, ip_addresses=addresses)
+        self.message_user(request, f"Unlocked {len(usernames)} account(s) and {len(addresses)} address(es).")
+
+
+class SignInLogAdmin(SuperusersOnly, AccessLogAdmin):
+    pass
+
+
+class SignInFailureLogAdmin(SuperusersOnly, AccessFailureLogAdmin):
+    pass
+
+
+sign_in_admins: list[tuple[type[Any], type[admin.ModelAdmin[Any]]]] = [
+    (AccessAttempt, SignInAttemptAdmin),
+    (AccessLog, SignInLogAdmin),
+    (AccessFailureLog, SignInFailureLogAdmin),
+]
+for model, model_admin in sign_in_admins:
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -6,8 +6,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import sessions
+        from accounts import sessions, signin_limits
         from accounts.oidc import bearer
 
         sessions.connect()
         bearer.connect()
+        signin_limits.connect()

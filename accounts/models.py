@@ -61,8 +61,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin back office.")
     oidc_subject = models.CharField("OIDC subject", max_length=255, null=True, blank=True, unique=True, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
-    failed_login_count = models.PositiveSmallIntegerField(default=0, editable=False)
-    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects: ClassVar[UserManager] = UserManager()
@@ -71,8 +69,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = ["full_name"]
 
-    # The password hash is never copied into history; sign-ins and lockouts are security events, not versions.
-    history = AuditHistory(excluded_fields=["last_login", "failed_login_count", "locked_until"])
+    # The password hash is never copied into history; sign-ins and lockouts are security events, not versions (the
+    # failure counts live in django-axes' tables: see accounts.signin_limits).
+    history = AuditHistory(excluded_fields=["last_login"])
 
     class Meta:
         ordering = ["email"]

@@ -6,14 +6,19 @@ deleted account loses all its sessions; a changed password ends all other sessio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 
-from accounts import sessions
+from accounts import sessions, signin_limits
 from accounts.models import Actor, User
+from audit.events import record_event
+from audit.models import SecurityEventKind
 from erp.exceptions import ConflictError
 
 PROFILE_FIELDS = {"full_name", "phone", "locale", "time_zone"}
@@ -113,3 +118,58 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     return user
+
+
+@transaction.atomic
+def sign_in_locks_reset(*, actor: Actor, emails: Iterable[str] = (), ip_addresses: Iterable[str] = ()) -> int:
+    """Lift the sign-in locks of accounts (by email) and of client addresses: their failed sign-ins are forgotten, so
+    they may sign in at once. One ``account_unlocked`` security event for each account and address, saying whether it
+    was locked and how many of its attempt records went; returns how many records went in all."""
+    from axes.models import AccessAttempt
+
+    usernames = sorted({username for username in map(signin_limits.normalized_email, emails) if username})
+    addresses = sorted({address for address in ip_addresses if address})
+    # Every state is read before anything is removed: an account's and an address's records overlap.
+    accounts = [
+        (username, signin_limits.account_lock_end(username), AccessAttempt.objects.filter(username=username).count())
+        for username in usernames
+    ]
+    places = [
+        (address, signin_limits.address_lock_end(address), AccessAttempt.objects.filter(ip_address=address).count())
+        for address in addresses
+    ]
+    _, removed = AccessAttempt.objects.filter(Q(username__in=usernames) | Q(ip_address__in=addresses)).delete()
+    people = {
+        user.email.lower(): user for user in User.objects.annotate(lower=Lower("email")).filter(lower__in=usernames)
+    }
+    for username, end, count in accounts:
+        record_event(
+            SecurityEventKind.ACCOUNT_UNLOCKED,
+            actor=actor,
+            target_user=people.get(username),
+            data={"was_locked": end is not None, "attempts_removed": count},
+            email=username,
+        )
+    for address, end, count in places:
+        record_event(
+            SecurityEventKind.ACCOUNT_UNLOCKED,
+            actor=actor,
+            data={"address": address, "was_locked": end is not None, "attempts_removed": count},
+        )
+    return removed.get(AccessAttempt._meta.label, 0)
+
+
+@transaction.atomic
+def sign_in_locks_reset_all(*, actor: Actor) -> int:
+    """Lift every sign-in lock (``axes_reset``): all failed sign-ins are forgotten; one ``account_unlocked`` event."""
+    from axes.models import AccessAttempt
+
+    _, removed = AccessAttempt.objects.all().delete()
+    count = removed.get(AccessAttempt._meta.label, 0)
+    record_event(SecurityEventKind.ACCOUNT_UNLOCKED, actor=actor, data={"scope": "all", "attempts_removed": count})
+    return count
+
+
+def user_unlock(*, actor: Actor, user: User) -> int:
+    """Unlock a person's account after too many failed sign-ins (the admin's "Unlock" action, ``unlock_account``)."""
+    return sign_in_locks_reset(actor=actor, emails=[user.email])

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Replace
 
-from accounts import sessions
+from accounts import sessions, signin_limits
 from accounts.models import Actor, PasswordHistory, User
 from accounts.services import is_last_active_superuser
 from audit.events import MEMBER_EVENT_KINDS, record_event
@@ -88,6 +88,7 @@ def user_erase(*, actor: Actor, user: User) -> ErasureResult:
     versions = _anonymise_versions(user, anonymous)
     details = _blank_event_details(user, old_email)
     log_entries = _anonymise_admin_log(user, old_email)
+    signin_limits.attempts_forget(old_email)  # sign-in attempts and logs name the person by email
     result = ErasureResult(
         user=user, account=account, versions=versions, event_details=details, admin_log_entries=log_entries
     )

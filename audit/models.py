@@ -51,6 +51,7 @@ class SecurityEventKind(models.TextChoices):
     LOGIN_SUCCEEDED = "login_succeeded", "Signed in"
     LOGIN_FAILED = "login_failed", "Sign-in failed"
     ACCOUNT_LOCKED = "account_locked", "Account locked"
+    ACCOUNT_UNLOCKED = "account_unlocked", "Account unlocked"
     LOGGED_OUT = "logged_out", "Signed out"
     SESSION_REVOKED = "session_revoked", "Session revoked"
     PASSWORD_CHANGED = "password_changed", "Password changed"

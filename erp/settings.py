@@ -4,6 +4,8 @@ ERP_ENV selects dev (the default, embedded SQLite + local-memory cache), staging
 between machines comes from the environment; nothing here needs editing per deployment.
 """
 
+import datetime
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -45,7 +47,8 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "erp.health",
-    "accounts",
+    "accounts",  # before axes: its axes_reset command (which records the reset as a security event) wins
+    "axes",
     "organizations",
     "rbac",
     "audit",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "accounts.oidc.middleware.ProviderSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a sign-in refused for a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "erp.urls"
@@ -158,9 +163,15 @@ SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 
 # --- Authentication -------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-# Passwords are checked by Django's model backend; permissions come from roles, assignments and object grants.
-# The identity provider's backend comes second: it answers only its own callback, and only when OIDC_ISSUER is set.
-AUTHENTICATION_BACKENDS = ["rbac.backends.RoleBackend", "accounts.oidc.backend.ProviderBackend"]
+# django-axes comes first: it refuses every password check (API, admin, auditors' pages, password change) of a locked
+# account or address before any password is compared. Passwords are then checked by Django's model backend;
+# permissions come from roles, assignments and object grants. The identity provider's backend comes last: it answers
+# only its own callback, and only when OIDC_ISSUER is set.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "rbac.backends.RoleBackend",
+    "accounts.oidc.backend.ProviderBackend",
+]
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row; anonymous callers hold nothing
 # Guardian's own backend is not used: RoleBackend answers object permissions, grants included.
 SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
@@ -177,14 +188,40 @@ AUTH_PASSWORD_VALIDATORS = [
     },
 ]
 LOGIN_URL = "admin:login"
-# Local sign-ins: consecutive failures that lock an account, for how long, and attempts per client address.
+# Local sign-ins (accounts.signin_limits, with django-axes): failed password checks within LOGIN_LOCKOUT_SECONDS lock
+# an account after LOGIN_FAILURE_LIMIT of them, and a client address after LOGIN_ADDRESS_FAILURE_LIMIT of them (higher,
+# so that people behind one office address do not lock each other out); a lock ends LOGIN_LOCKOUT_SECONDS after the
+# failure that set it. LOGIN_RATE throttles password attempts per client address on the API.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=5 * LOGIN_FAILURE_LIMIT)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=30 * 60)
 LOGIN_RATE = env.str("LOGIN_RATE", default="30/min")
+AXES_HANDLER = "accounts.signin_limits.SignInAttemptHandler"  # the database: lockouts hold while Redis is down
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, with its own limit (see above)
+AXES_USERNAME_CALLABLE = "accounts.signin_limits.username_of"  # one count per email, whatever its letter case
+AXES_CLIENT_IP_CALLABLE = "audit.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = True  # a success forgets the account's failures (not its address's: see the handler)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends when announced, however often it is knocked on
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Kept out of the attempts' logs.
+AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address", "current_password", "new_password"]
+
+# --- Client address -------------------------------------------------------------------------------------------------
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; the client's address is otherwise the
+# socket's. One setting for the audit trail, the sessions list, the sign-in throttle and lockouts (audit.middleware).
+# AUDIT_TRUSTED_PROXIES is its former name, still read when TRUSTED_PROXIES is not set.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=env.list("AUDIT_TRUSTED_PROXIES", default=[]))
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _error:
+        raise environ.ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is no address or network") from _error
 
 # --- Audit ----------------------------------------------------------------------------------------------------------
-# Proxies whose X-Forwarded-For is believed when recording the client address of a change or event.
-AUDIT_TRUSTED_PROXIES = env.list("AUDIT_TRUSTED_PROXIES", default=[])
 # History is kept through the audit context, never through simple-history's thread-local request middleware.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
@@ -289,6 +326,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "erp.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": LOGIN_RATE},
+    # DRF's own client address for throttles: the socket's, never X-Forwarded-For (which any client writes). The
+    # account throttles use the project's (audit.middleware.client_ip), which also knows TRUSTED_PROXIES.
+    "NUM_PROXIES": 0,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "PAGE_SIZE": 50,

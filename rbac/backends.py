@@ -3,8 +3,8 @@
 ``has_perm("app.action_model", obj)`` answers for one object of an organization (role permissions, department scope,
 object grants); ``has_perm("app.action_model")`` without an object answers "in at least one organization", which is
 what the admin needs for its menus. Django's ``ModelBackend`` still authenticates passwords; its own permission tables
-(user and group permissions) grant nothing in this project. Password sign-ins go through the account lockout
-(``accounts.lockout``).
+(user and group permissions) grant nothing in this project. Locked accounts and addresses are refused before this
+backend is asked (django-axes' backend comes first; see ``accounts.signin_limits``).
 """
 
 from __future__ import annotations
@@ -17,28 +17,6 @@ from rbac import engine
 
 
 class RoleBackend(ModelBackend):
-    def authenticate(
-        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
-    ) -> Any:
-        """Password sign-in with lockout: a locked account is refused whatever the password (the hasher still runs,
-        so that timing does not tell), a failure counts towards the lock, a success resets the count."""
-        from accounts import lockout
-        from accounts.models import User
-
-        email = username if username is not None else kwargs.get(User.USERNAME_FIELD)
-        if email is None or password is None:
-            return None
-        user = User.objects.filter(email__iexact=email).first()
-        if user is not None and lockout.is_locked(user):
-            user.check_password(password)
-            return None
-        authenticated = super().authenticate(request, username=email, password=password, **kwargs)
-        if authenticated is not None:
-            lockout.record_success(authenticated)
-        elif user is not None:
-            lockout.record_failure(user)
-        return authenticated
-
     def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
         return engine.has_perm(user_obj, perm, obj)
 

@@ -13,7 +13,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import services, sessions
@@ -28,6 +27,7 @@ from accounts.api.serializers import (
     SessionsRevokedSerializer,
     UserSessionSerializer,
 )
+from accounts.api.throttling import ClientAddressThrottle
 from accounts.models import UserSession
 from erp.api import access
 from erp.api.authentication import SessionAuthentication
@@ -47,11 +47,12 @@ class CsrfView(APIView):
 
 
 class LoginView(APIView):
-    """Starts a session from an email and password (CSRF-protected against login forgery; attempts per client address
-    are throttled, and an account locks after repeated failures)."""
+    """Starts a session from an email and password (CSRF-protected against login forgery). Attempts per client address
+    are throttled (429 ``throttled``); repeated failures lock the account or the address (429 ``account_locked``, with
+    ``Retry-After``; see ``accounts.signin_limits``)."""
 
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressThrottle]
     throttle_scope = "login"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -69,10 +70,8 @@ class LoginView(APIView):
             password=credentials.validated_data["password"],
         )
         if user is None:
-            raise exceptions.AuthenticationFailed(
-                "The email or password is not correct, or the account is locked after too many failed sign-ins.",
-                code="invalid_credentials",
-            )
+            # A lockout's refusal is answered by axes' middleware instead (accounts.signin_limits.lockout_response).
+            raise exceptions.AuthenticationFailed("The email or password is not correct.", code="invalid_credentials")
         login(request._request, user)
         return Response(ProfileSerializer(user).data)
 
@@ -116,13 +115,28 @@ class MeView(APIView):
 
 
 class PasswordChangeView(APIView):
-    """Changes my password (the current one is required); this session stays signed in, my other sessions end."""
+    """Changes my password (the current one is required); this session stays signed in, my other sessions end.
+
+    The current password is checked like a sign-in, so that a stolen session cannot guess it: a wrong one counts as a
+    failed sign-in of my account from this address (and may lock both: 429 ``account_locked``), and attempts per
+    address are throttled with the sign-ins."""
+
+    throttle_classes = [ClientAddressThrottle]
+    throttle_scope = "login"
 
     @extend_schema(request=PasswordChangeInputSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_change_password(user=request.user, **serializer.validated_data)  # type: ignore[arg-type]
+        user = access.request_user(request)
+        checked = authenticate(
+            request._request, username=user.email, password=serializer.validated_data["current_password"]
+        )
+        if checked is None or checked.pk != user.pk:
+            raise exceptions.ValidationError(
+                {"current_password": ["The current password is not correct."]}, code="wrong_password"
+            )
+        user = services.user_change_password(user=user, **serializer.validated_data)
         update_session_auth_hash(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -16,7 +16,7 @@ ME_URL = "/api/v1/me/"
 
 INVALID_CREDENTIALS = error(
     "invalid_credentials",
-    "The email or password is not correct, or the account is locked after too many failed sign-ins.",
+    "The email or password is not correct.",
 )
 
 
