@@ -3,10 +3,10 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.oidc.urls import provider_urlpatterns
-from erp import redoc, views
+from erp import views
 from erp.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from erp.health import views as health
 
@@ -32,8 +32,7 @@ urlpatterns = [
     path("api/v1/", include("erp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", redoc.RedocView.as_view(url_name="schema"), name="redoc"),
-    path("redoc/redoc.standalone.js", redoc.redoc_bundle, name="redoc-bundle"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
 ]

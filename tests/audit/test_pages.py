@@ -161,7 +161,7 @@ def test_the_audit_sign_in_refuses_a_wrong_password_without_speaking_of_staff(st
     assert response.status_code == 200
     html = response.content.decode()
     assert "Please enter a correct email address and password." in html
-    assert "staff" not in html
+    assert "staff account" not in html
     assert client.get("/audit/").status_code == 302
 
 
@@ -209,6 +209,7 @@ def test_the_landing_page_and_the_admin_link_to_the_audit_pages(story, acme_staf
     # then
     assert '<a href="/audit/">Audit trail</a>' in home
     assert '<a href="/audit/">Audit trail</a> /' in admin_index
+    assert '<a href="/audit/login/">audit trail</a>' in Client().get("/admin/login/").content.decode()
 
 
 def test_the_change_search_page_lists_and_filters(story):

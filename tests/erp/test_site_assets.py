@@ -1,14 +1,19 @@
-"""What every page asks the site for besides itself: the icon (/favicon.ico) and, on Redoc, its bundle — served
+"""What every page asks the site for besides itself: the icon (/favicon.ico) and, on Redoc, its scripts — served
 locally, with nothing left for the Content Security Policy to block."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
 from django.test import Client
 
-from erp import redoc
-
 pytestmark = pytest.mark.django_db
+
+SCRIPT_SOURCE = re.compile(r'<script src="([^"]*)"></script>')
 
 
 def test_the_favicon_is_served_on_every_environment():
@@ -29,14 +34,29 @@ def test_the_html_pages_name_the_icon(url):
     assert '<link rel="icon" href="/favicon.ico">' in html
 
 
-def test_redoc_loads_its_bundle_from_this_site_without_the_remote_logo():
+def test_redoc_replaces_the_remote_logo_before_the_bundle_renders():
     # when
-    page = Client().get("/redoc/").content.decode()
-    bundle = Client().get("/redoc/redoc.standalone.js")
-    # then
-    assert '<script src="/redoc/redoc.standalone.js"></script>' in page
-    assert bundle.status_code == 200
-    assert bundle["Content-Type"] == "text/javascript; charset=utf-8"
-    assert b"cdn.redoc.ly" not in bundle.content
-    assert redoc.NO_LOGO in bundle.content
-    assert b"API docs by Redocly" in bundle.content
+    html = Client().get("/redoc/").content.decode()
+    # then: the replacement runs first, then the bundle
+    sources = SCRIPT_SOURCE.findall(html)
+    assert sources == [
+        "/static/erp/redoc-local.js",
+        "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js",
+    ]
+    script = finders.find("erp/redoc-local.js")
+    assert isinstance(script, str)
+    assert '"https://cdn.redoc.ly/redoc/logo-mini.svg"' in Path(script).read_text()
+
+
+def test_redoc_with_settings_replaces_the_remote_logo_in_its_set_up(rf):
+    # given
+    request = rf.get("/redoc/")
+    request.csp_nonce = "n0nce"
+    # when
+    html = render_to_string(
+        "drf_spectacular/redoc.html",
+        {"settings": "{}", "redoc_standalone": "/static/redoc.js", "schema_url": "/s/"},
+        request=request,
+    )
+    # then: the replacement comes before Redoc.init
+    assert html.index('const remoteLogo = "https://cdn.redoc.ly/redoc/logo-mini.svg";') < html.index("Redoc.init(")
