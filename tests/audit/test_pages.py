@@ -165,6 +165,23 @@ def test_the_audit_sign_in_refuses_a_wrong_password_without_speaking_of_staff(st
     assert client.get("/audit/").status_code == 302
 
 
+def test_the_audit_sign_in_goes_through_the_account_lockout(story, settings):
+    # given: as many wrong passwords as the limit allows
+    settings.LOGIN_FAILURE_LIMIT = 2
+    client = Client()
+    for _attempt in range(2):
+        client.post("/audit/login/", {"username": "ada@example.com", "password": "wrong"})
+    # when: then the right one
+    response = client.post("/audit/login/", {"username": "ada@example.com", "password": PASSWORD})
+    # then
+    assert response.status_code == 200
+    assert client.get("/audit/").status_code == 302
+    assert (
+        SecurityEvent.objects.filter(kind=SecurityEventKind.ACCOUNT_LOCKED, target_user_id=story.auditor.pk).count()
+        == 1
+    )
+
+
 def test_the_audit_sign_in_offers_the_identity_provider_when_one_is_configured(story, settings):
     # given
     settings.OIDC_ISSUER = "https://login.example.com/realms/itdo"
