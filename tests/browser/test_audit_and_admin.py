@@ -236,3 +236,22 @@ def test_the_landing_page_and_redoc_load_without_a_blocked_or_missing_resource(
     )
     assert console_errors(browser) == []
     screenshot(browser, screenshots_dir, "redoc")
+
+
+def test_someone_who_is_an_auditor_nowhere_signs_in_and_sees_the_403_page(
+    browser: WebDriver, live_server, organization, screenshots_dir: Path
+):
+    # given: a member without the right to read the history
+    member = MembershipFactory(organization=organization, role="member", user__full_name="Max Member").user
+    member.set_password(PASSWORD)
+    member.save()
+    # when
+    sign_in(browser, live_server.url + "/audit/login/", member)
+    # then
+    assert browser.current_url == live_server.url + "/audit/"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Access denied"
+    assert browser.find_element(By.CSS_SELECTOR, "p.errornote").text == (
+        "You may not read the history of any organization."
+    )
+    assert browser.find_element(By.ID, "audit-user-name").get_attribute("textContent") == "Max Member"
+    screenshot(browser, screenshots_dir, "audit-403")
