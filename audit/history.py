@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import models
 from django.db.models.signals import post_init
 from django.utils import timezone
+from django.utils.text import capfirst
 from simple_history.models import HistoricalRecords
 
 from audit.context import SYSTEM_SUBJECT, current
@@ -209,6 +211,51 @@ def record_bulk(instances: Sequence[models.Model], *, fields: Sequence[str] = ()
         versions.append(version)
         instance.__dict__[_SNAPSHOT] = _snapshot(instance, _tracked(instance))
     history.model.objects.bulk_create(versions)
+
+
+# --- How recorded values read to a person ---------------------------------------------------------------------------
+
+NO_VALUE = "—"
+# A list kept in one text column (a task's labels) is stored between separators — ",backend,ops," — so that one
+# label is found with a LIKE; people read it as "backend, ops".
+LIST_SEPARATOR = ","
+
+
+def display_value(model_field: models.Field[Any, Any], value: Any) -> str:
+    """A recorded value of ``model_field`` as a person reads it: a choice by its label ("High", not 3), a list by its
+    items, a moment in UTC, nothing as a dash. Related rows are the caller's: they are named in bulk."""
+    if value is None:
+        return NO_VALUE
+    if model_field.choices:
+        return capfirst(str(dict(model_field.flatchoices).get(value, value)))
+    return display_plain(value)
+
+
+def display_plain(value: Any) -> str:
+    """A value with no field to describe it (an event's details): never a Python representation."""
+    if value is None or value == "":
+        return NO_VALUE
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo is not None else value
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        if len(value) > 1 and value.startswith(LIST_SEPARATOR) and value.endswith(LIST_SEPARATOR):
+            return ", ".join(item for item in value.split(LIST_SEPARATOR) if item)
+        return value
+    if isinstance(value, Mapping):
+        return f"({display_details(value)})" if value else NO_VALUE
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(display_plain(item) for item in value) or NO_VALUE
+    return str(value)
+
+
+def display_details(details: Mapping[str, Any]) -> str:
+    """Key/value details (a security event's data) as text: ``department: —; role: auditor``."""
+    return "; ".join(f"{str(key).replace('_', ' ')}: {display_plain(value)}" for key, value in details.items())
 
 
 def connect() -> None:

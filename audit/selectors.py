@@ -33,7 +33,7 @@ from django.utils.text import capfirst
 
 from accounts.models import User
 from audit.context import SYSTEM_SUBJECT
-from audit.history import BOOKKEEPING_FIELDS
+from audit.history import BOOKKEEPING_FIELDS, display_value
 from audit.models import Action, SecurityEvent
 from organizations.models import Membership, Organization
 from organizations.selectors import organizations_for_user
@@ -515,15 +515,7 @@ class ValueFormatter:
             if related._meta.label == settings.AUTH_USER_MODEL:
                 return self.people.get(value, Person(value, f"(deleted user #{value})")).display
             return self.names.get(related, {}).get(value, f"(deleted #{value})")
-        if model_field.choices:
-            return str(dict(model_field.flatchoices).get(value, value))
-        if isinstance(value, bool):
-            return "Yes" if value else "No"
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if isinstance(value, date):
-            return value.isoformat()
-        return str(value)
+        return display_value(model_field, value)
 
     def changes(self, older: Any | None, newer: Any) -> list[FieldChange]:
         """The business fields whose values differ between two versions (against nothing: every value set)."""
@@ -781,6 +773,15 @@ def event_page(
 
 
 def organization_people(*, organization: Organization) -> list[Person]:
-    """Everyone who is or was a member of the organization, for the "user" filters."""
-    members = User.objects.filter(memberships__organization=organization).distinct().order_by("full_name", "email")
-    return [Person(user.pk, user_display(user)) for user in members.only("pk", "email", "full_name")]
+    """Everyone who may appear as the author of the organization's changes and events, for the "user" filters: who is
+    or was a member, and the platform operators (superusers, never members) who changed something or acted there.
+
+    Only superusers are looked up in the history tables — one indexed probe per audited model each, and they are few —
+    because nobody else can act in an organization without a membership."""
+    operator_acted = Q(Exists(SecurityEvent.objects.filter(organization=organization, actor_id=OuterRef("pk"))))
+    for audited in audited_models().values():
+        operator_acted |= Q(Exists(audited.versions(organization.pk).filter(history_user_id=OuterRef("pk"))))
+    members = Membership.objects.filter(organization=organization).order_by().values("user_id")
+    operators = User.objects.filter(operator_acted, is_superuser=True).order_by().values("pk")
+    people = User.objects.filter(pk__in=members.union(operators)).order_by("full_name", "email")
+    return [Person(user.pk, user_display(user)) for user in people.only("pk", "email", "full_name")]

@@ -7,6 +7,9 @@ from audit import views
 app_name = "audit"
 urlpatterns = [
     path("", views.index, name="index"),
+    # Before the organizations' pages: an organization's slug never reaches these two.
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
     path("<slug:slug>/", views.changes, name="changes"),
     path("<slug:slug>/changes.csv", views.export, name="export"),
     path("<slug:slug>/events/", views.events, name="events"),

@@ -1,28 +1,44 @@
 """The auditor's pages under ``/audit/``: server-rendered, in the admin's look, usable without JavaScript.
 
-Access, for every page of an organization: sign-in required (else the admin's sign-in page); an organization the user
-is not an active member of (superusers excepted) is 404; a member without ``audit.view_history`` for the whole
-organization is 403. Both refusals are recorded as security events, as on the API. What a page shows comes from
-``audit.selectors``, which reads one organization only.
+Auditors need not be staff, so ``/audit/`` has its own sign-in (``/audit/login/``: a password, or the identity
+provider when one is configured) and sign-out; every other page sends an anonymous visitor there. For every page of an
+organization: an organization the user is not an active member of (superusers excepted) is 404; a member without
+``audit.view_history`` for the whole organization is 403 — as is the index for someone who is an auditor nowhere. Every
+refusal is recorded as a security event, as on the API, and a 403 is a page of its own, never an empty list. What a
+page shows comes from ``audit.selectors``, which reads one organization only.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, auth
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from accounts.oidc.logout import is_provider_session, provider_logout_url
 from audit import selectors
 from audit.events import record_denial, record_event, record_superuser_access
 from audit.models import Action, SecurityEventKind
@@ -41,11 +57,78 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], *, statu
         "site_header": admin.site.site_header,
         "site_title": admin.site.site_title,
         "site_url": admin.site.site_url,
-        "has_permission": request.user.is_active and request.user.is_staff,
+        # The admin's base template shows its own user links only to staff; the audit pages draw their own menu.
+        "has_permission": False,
+        "is_staff": request.user.is_active and request.user.is_staff,
         "is_nav_sidebar_enabled": False,
         "is_popup": False,
     }
     return render(request, template, {**base, **context}, status=status)
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return _page(request, "audit/403.html", {"title": "Access denied", "message": message}, status=403)
+
+
+def auditor_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """An audit page: anonymous visitors go to the audit sign-in (with ``next``); a refusal is the styled 403 page."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as error:
+            return _forbidden(request, str(error) or "You may not open this page.")
+
+    return login_required(page, login_url="audit:login")
+
+
+# --- Signing in and out ---------------------------------------------------------------------------------------------
+
+
+class AuditLoginForm(AuthenticationForm):
+    """A password sign-in for anyone with an active account: auditors need not be staff."""
+
+
+class AuditLoginView(auth_views.LoginView):
+    """``/audit/login/``: the password form (``authenticate(request=…)``, so the sign-in limits apply) and, when an
+    identity provider is configured, "Sign in with <provider>"; afterwards the page asked for, else the audit index."""
+
+    template_name = "audit/login.html"
+    authentication_form = AuditLoginForm
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("audit:index")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(
+            site_header=admin.site.site_header,
+            site_title=admin.site.site_title,
+            site_url=admin.site.site_url,
+            title="Sign in to the audit trail",
+            has_permission=False,
+            is_nav_sidebar_enabled=False,
+            is_popup=False,
+        )
+        return context
+
+
+login = AuditLoginView.as_view()
+
+
+@require_POST
+@csrf_protect
+@never_cache
+def logout(request: HttpRequest) -> HttpResponseBase:
+    """Sign out (a POST, as Django requires); a session opened at the identity provider ends there too."""
+    if is_provider_session(request):
+        url = provider_logout_url(request)
+        auth.logout(request)
+        return HttpResponseRedirect(url)
+    auth.logout(request)
+    return HttpResponseRedirect(reverse("audit:login"))
 
 
 def _refuse(request: HttpRequest, user: User, organization: Organization | None, status: int) -> None:
@@ -206,16 +289,20 @@ class AsOfForm(forms.Form):
 # --- Pages ----------------------------------------------------------------------------------------------------------
 
 
-@login_required
+@auditor_page
 def index(request: HttpRequest) -> HttpResponse:
-    """The organizations whose history the user may read; a single one opens directly in the list."""
+    """The organizations whose history the user may read; someone who may read none gets the 403 page (recorded) —
+    except a platform operator, who may read every organization's and is only told that there is none yet."""
     user = request.user
     assert isinstance(user, User)
     organizations = selectors.auditable_organizations(user=user)
+    if not organizations and not user.is_superuser:
+        _refuse(request, user, None, 403)
+        raise PermissionDenied("You may not read the history of any organization.")
     return _page(request, "audit/index.html", {"title": "Audit trail", "organizations": organizations})
 
 
-@login_required
+@auditor_page
 def changes(request: HttpRequest, slug: str) -> HttpResponse:
     """The change search: every audited model's versions in the organization, newest first, filtered by the GET form,
     one page at a time along a keyset cursor ("next" link, no offsets, no counts)."""
@@ -297,7 +384,7 @@ def export_rows(changes: Any) -> Iterator[list[str]]:
         ]
 
 
-@login_required
+@auditor_page
 def export(request: HttpRequest, slug: str) -> HttpResponseBase:
     """The change search's results (same filters, every page) as CSV, streamed batch by batch along the keyset.
 
@@ -326,7 +413,7 @@ def export(request: HttpRequest, slug: str) -> HttpResponseBase:
     return response
 
 
-@login_required
+@auditor_page
 def timeline(request: HttpRequest, slug: str, label: str, object_id: str) -> HttpResponse:
     """Every version of one object, newest first — who, when, why, what changed — with forms to compare two versions
     and to see the object as of a date. Deleted objects keep their timeline; unknown ones (or another organization's)
@@ -360,7 +447,7 @@ def timeline(request: HttpRequest, slug: str, label: str, object_id: str) -> Htt
     )
 
 
-@login_required
+@auditor_page
 def diff(request: HttpRequest, slug: str, label: str, object_id: str) -> HttpResponse:
     """The differences between two versions (``from`` and ``to``, in either order) of one object: field labels, old
     and new values, related rows by name. Versions of another object or organization are 404."""
@@ -389,7 +476,7 @@ def diff(request: HttpRequest, slug: str, label: str, object_id: str) -> HttpRes
     )
 
 
-@login_required
+@auditor_page
 def as_of(request: HttpRequest, slug: str, label: str, object_id: str) -> HttpResponse:
     """One object as it was at a chosen moment: its field values then, or that it did not exist yet, or that it had
     been deleted."""
@@ -421,7 +508,7 @@ def as_of(request: HttpRequest, slug: str, label: str, object_id: str) -> HttpRe
     )
 
 
-@login_required
+@auditor_page
 def events(request: HttpRequest, slug: str) -> HttpResponse:
     """The organization's security events, newest first, filtered by kind, actor and date range, one keyset page at a
     time."""

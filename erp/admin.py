@@ -7,8 +7,9 @@ the transaction, against what the user may add or change.
 
 Every admin keeps simple-history's history pages, for the objects the user may view (a deleted object: when its last
 version belongs to one of the user's organizations and they could have viewed it); anything else is 404. Versions are
-read, never reverted from there (a revert would bypass the services). Change forms take an optional reason for the
-change, recorded in the history.
+read, never reverted from there (a revert would bypass the services), and read like the audit pages: choices by their
+label ("High → Urgent"), lists by their items, the author by the rule of the audit pages and linked only when the viewer
+may open that account here. Change forms take an optional reason for the change, recorded in the history.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_permission_codename
+from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, router, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import ModelChange
+from simple_history.template_utils import HistoricalRecordContextHelper
 
+from audit import selectors
 from audit.context import REASON_MAX_LENGTH, audit_context
+from audit.history import display_value
 from erp.exceptions import ConflictError
 from rbac import engine
 
@@ -84,10 +90,51 @@ def change_reason(request: HttpRequest) -> str:
     return str(request.POST.get(CHANGE_REASON_FIELD, "")).strip()[:REASON_MAX_LENGTH]
 
 
+class ReadableHistoryContext(HistoricalRecordContextHelper):
+    """The admin history's old and new values as the audit pages show them (related rows stay simple-history's)."""
+
+    def prepare_delta_change_value(self, change: ModelChange, value: Any) -> Any:
+        model_field = self.model._meta.get_field(change.field)
+        if model_field.is_relation:
+            return super().prepare_delta_change_value(change, value)
+        return display_value(model_field, value)
+
+
 class ServiceAdmin(SimpleHistoryAdmin):
     """Saves and deletes through the context's services; their business guards come back as error messages."""
 
     change_form_template: Any = "audit/admin_change_form.html"  # adds the "Reason for change" field
+    object_history_list_template = "audit/admin_history_list.html"
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any) -> Any:
+        return ReadableHistoryContext(self.model, historical_record)
+
+    def set_history_delta_changes(self, request: HttpRequest, historical_records: Any, **options: Any) -> None:
+        super().set_history_delta_changes(request, historical_records, **options)
+        self.describe_authors(request, list(historical_records))
+
+    def describe_authors(self, request: HttpRequest, records: list[Any]) -> None:
+        """Give each version ``author`` (shown as on the audit pages) and ``author_url`` (set only when this viewer may
+        open that account in the admin). Two queries, whatever the number of versions."""
+        user_ids = {record.history_user_id for record in records if record.history_user_id is not None}
+        organization_id = next((record.history_organization_id for record in records), None)
+        viewer: Any = request.user
+        known = selectors.people(user_ids, organization=organization_id or 0, viewer=viewer) if user_ids else {}
+        openable: set[int] = set()
+        user_model = get_user_model()
+        user_admin = self.admin_site._registry.get(user_model)
+        if user_ids and user_admin is not None and user_admin.has_view_permission(request):
+            openable = set(user_admin.get_queryset(request).filter(pk__in=user_ids).values_list("pk", flat=True))
+        for record in records:
+            record.author = selectors.actor(record.history_user_id, record.history_user_subject, known)
+            record.author_url = (
+                reverse(
+                    f"{self.admin_site.name}:{user_model._meta.app_label}_{user_model._meta.model_name}_change",
+                    args=[record.history_user_id],
+                )
+                if record.history_user_id in openable
+                else None
+            )
 
     def _refuse(self, request: HttpRequest, error: ConflictError | ValidationError) -> HttpResponse:
         message = error.message if isinstance(error, ConflictError) else "; ".join(error.messages)

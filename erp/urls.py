@@ -1,5 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.oidc.urls import provider_urlpatterns
@@ -14,6 +17,14 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on every page (JSON ones too): served here in every environment, not only where
+    # static files are.
+    path(
+        "favicon.ico",
+        cache_control(max_age=86400, public=True)(serve),
+        {"path": "favicon.ico", "document_root": settings.BASE_DIR / "static" / "erp"},
+        name="favicon",
+    ),
     # Sign-in through the identity provider (/oidc/…, and the admin logout that ends the provider's session too):
     # only when OIDC_ISSUER is set.
     *provider_urlpatterns(),

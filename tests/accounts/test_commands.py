@@ -213,6 +213,20 @@ def test_create_user_in_an_unknown_organization(organization):
     assert Membership.objects.count() == 0
 
 
+def test_create_user_as_admin_without_an_organization_is_an_error(organization):
+    # given / when
+    with pytest.raises(CommandError) as caught:
+        _create_user("--email", "boss@example.com", "--password", PASSWORD, "--admin")
+
+    # then: nothing is created (the flag is never dropped silently)
+    assert str(caught.value) == (
+        "--admin makes the user the administrator of an organization: give its slug with --organization."
+    )
+    assert User.objects.count() == 0
+    assert Membership.objects.count() == 0
+    assert RoleAssignment.objects.count() == 0
+
+
 def test_create_user_requires_an_email():
     # given / when
     with pytest.raises(CommandError, match="the following arguments are required: --email"):

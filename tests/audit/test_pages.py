@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.http import QueryDict
 from django.test import Client
-from django.urls import reverse
+from django.urls import clear_url_caches, reverse
 
 from accounts.models import User
 from audit import views
-from audit.context import audit_context
+from audit.context import Source, audit_context
 from audit.events import record_event
 from audit.models import SecurityEvent, SecurityEventKind
 from organizations.models import Department
+from tasks import services as task_services
+from tasks.models import TaskPriority
+from tests.accounts.factories import PASSWORD, SuperuserFactory
 from tests.audit.audit_story import FIN_DELETED, FIN_RENAMED, dated, story, versions
 from tests.organizations.factories import DepartmentFactory, MembershipFactory
 
@@ -23,6 +30,14 @@ __all__ = ["story"]
 
 DEPARTMENT = "organizations.department"
 EVE = "Eve Editor &lt;eve@example.com&gt;"
+
+
+def reload_urls() -> None:
+    """The URLs again after a change of OIDC_ISSUER (the provider's routes exist only with an issuer)."""
+    import erp.urls
+
+    importlib.reload(erp.urls)
+    clear_url_caches()
 
 
 def signed_in(user: User) -> Client:
@@ -54,7 +69,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(story):
         assert response.status_code == 302
         login = QueryDict(mutable=True)
         login["next"] = url
-        assert response["Location"] == "/admin/login/?" + login.urlencode(safe="/")
+        assert response["Location"] == "/audit/login/?" + login.urlencode(safe="/")
 
 
 def test_a_member_without_view_history_gets_403_and_an_outsider_404(story, outsider):
@@ -88,14 +103,130 @@ def test_an_auditor_of_another_organization_sees_nothing_here(story):
 def test_the_organization_picker_lists_where_the_user_may_read_history(story):
     # when
     response = signed_in(story.auditor).get("/audit/")
-    nothing = signed_in(story.member).get("/audit/")
     # then
     assert response.status_code == 200
     assert response.context["organizations"] == [story.acme]
     assert '<a href="/audit/acme/">Acme</a>' in response.content.decode()
     assert "Globex" not in response.content.decode()
-    assert nothing.context["organizations"] == []
-    assert "You may not read the history of any organization." in nothing.content.decode()
+
+
+def test_someone_who_is_an_auditor_nowhere_gets_the_403_page_not_an_empty_list(story):
+    # when
+    response = signed_in(story.member).get("/audit/")
+    # then
+    assert response.status_code == 403
+    assert response.templates[0].name == "audit/403.html"
+    html = response.content.decode()
+    assert "<h1>Access denied</h1>" in html
+    assert '<p class="errornote">You may not read the history of any organization.</p>' in html
+    assert '<strong id="audit-user-name">Max Member</strong>' in html
+    denial = SecurityEvent.objects.get(kind=SecurityEventKind.PERMISSION_DENIED, actor_id=story.member.pk)
+    assert (denial.organization_id, denial.data["path"], denial.data["status"]) == (None, "/audit/", 403)
+
+
+def test_a_refusal_on_an_organization_page_is_the_403_page(story):
+    # when
+    response = signed_in(story.member).get(reverse("audit:changes", args=["acme"]))
+    # then
+    assert response.status_code == 403
+    assert response.templates[0].name == "audit/403.html"
+    assert '<p class="errornote">You may not read this organization&#x27;s history.</p>' in response.content.decode()
+
+
+# --- Signing in and out ---------------------------------------------------------------------------------------------
+
+
+def test_an_auditor_who_is_not_staff_signs_in_at_the_audit_sign_in_page(story):
+    # given: the auditor is not staff; the admin's sign-in would refuse them
+    client = Client()
+    assert not story.auditor.is_staff
+    url = reverse("audit:changes", args=["acme"])
+    page = client.get("/audit/login/", {"next": url})
+    assert page.status_code == 200
+    assert 'action="/audit/login/"' in page.content.decode()
+    assert f'<input type="hidden" name="next" value="{url}">' in page.content.decode()
+    # when
+    response = client.post("/audit/login/", {"username": "ADA@example.com", "password": PASSWORD, "next": url})
+    # then
+    assert (response.status_code, response["Location"]) == (302, url)
+    assert client.get(url).status_code == 200
+    assert client.get("/audit/login/")["Location"] == "/audit/"  # already signed in
+
+
+def test_the_audit_sign_in_refuses_a_wrong_password_without_speaking_of_staff(story):
+    # when
+    client = Client()
+    response = client.post("/audit/login/", {"username": "ada@example.com", "password": "wrong", "next": "/audit/"})
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Please enter a correct email address and password." in html
+    assert "staff account" not in html
+    assert client.get("/audit/").status_code == 302
+
+
+def test_the_audit_sign_in_goes_through_the_account_lockout(story, settings):
+    # given: as many wrong passwords as the limit allows
+    settings.LOGIN_FAILURE_LIMIT = 2
+    client = Client()
+    for _attempt in range(2):
+        client.post("/audit/login/", {"username": "ada@example.com", "password": "wrong"})
+    # when: then the right one
+    response = client.post("/audit/login/", {"username": "ada@example.com", "password": PASSWORD})
+    # then
+    assert response.status_code == 200
+    assert client.get("/audit/").status_code == 302
+    assert (
+        SecurityEvent.objects.filter(kind=SecurityEventKind.ACCOUNT_LOCKED, target_user_id=story.auditor.pk).count()
+        == 1
+    )
+
+
+def test_the_audit_sign_in_offers_the_identity_provider_when_one_is_configured(story, settings):
+    # given
+    settings.OIDC_ISSUER = "https://login.example.com/realms/itdo"
+    settings.OIDC_PROVIDER_NAME = "Acme SSO"
+    reload_urls()
+    try:
+        # when
+        html = Client().get("/audit/login/", {"next": "/audit/acme/"}).content.decode()
+    finally:
+        settings.OIDC_ISSUER = ""
+        reload_urls()
+    # then
+    assert '<a class="button" href="/oidc/authenticate/?next=/audit/acme/">Sign in with Acme SSO</a>' in html
+    assert "Sign in with" not in Client().get("/audit/login/").content.decode()
+
+
+def test_the_user_menu_names_the_user_signs_out_and_links_the_admin_for_staff_only(story):
+    # given
+    auditor = signed_in(story.auditor)
+    story.editor.is_staff = True
+    story.editor.save()
+    # when
+    page = auditor.get("/audit/").content.decode()
+    staff_page = signed_in(story.editor).get("/audit/").content.decode()
+    # then
+    assert '<strong id="audit-user-name">Ada Auditor</strong>' in page
+    assert '<form id="audit-logout-form" method="post" action="/audit/logout/">' in page
+    assert 'href="/admin/"' not in page  # not even the site header: it leads to the audit trail
+    assert '<a href="/admin/">Back office (admin)</a>' in staff_page
+    # when: signing out is a POST
+    assert auditor.get("/audit/logout/").status_code == 405
+    response = auditor.post("/audit/logout/")
+    # then
+    assert (response.status_code, response["Location"]) == (302, "/audit/login/")
+    assert auditor.get("/audit/").status_code == 302
+
+
+def test_the_landing_page_and_the_admin_link_to_the_audit_pages(story, acme_staff):
+    # when
+    home = Client().get("/").content.decode()
+    admin_index = signed_in(acme_staff).get("/admin/").content.decode()
+    # then
+    assert '<a href="/audit/">Audit trail</a>' in home
+    assert '<a href="/audit/">Audit trail</a> /' in admin_index
+    assert '<a href="/audit/login/">audit trail</a>' in Client().get("/admin/login/").content.decode()
 
 
 def test_the_change_search_page_lists_and_filters(story):
@@ -429,3 +560,126 @@ def test_an_admin_change_records_the_reason_given(story, acme_staff):
         acme_staff.pk,
         "admin",
     )
+
+
+# --- Values as a person reads them ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reprioritised_task(story):
+    """An Acme task created high with the label backend, then made urgent and labelled backend and ops — by Eve, then
+    by a platform operator who is no member of Acme."""
+    operator = SuperuserFactory(full_name="Olga Operator", email="olga@example.com")
+    with audit_context(source=Source.API, actor=story.editor):
+        task = task_services.task_create(
+            actor=story.editor,
+            organization=story.acme,
+            title="Rotate the keys",
+            priority=TaskPriority.HIGH,
+            labels=["backend"],
+        )
+        task = task_services.task_update(actor=story.editor, task=task, priority=TaskPriority.URGENT)
+    with audit_context(source=Source.ADMIN, actor=operator):
+        task_services.task_update(actor=operator, task=task, labels=["ops", "backend"])
+    return task, operator
+
+
+def test_the_timeline_shows_choices_by_label_and_labels_as_a_list(story, reprioritised_task):
+    task, _operator = reprioritised_task
+    # when
+    response = signed_in(story.auditor).get(reverse("audit:timeline", args=["acme", "tasks.task", task.pk]))
+    # then
+    html = response.content.decode()
+    assert '<li>Priority: <span class="audit-old">High</span> → <span class="audit-new">Urgent</span></li>' in html
+    assert (
+        '<li>Labels: <span class="audit-old">backend</span> → <span class="audit-new">backend, ops</span></li>' in html
+    )
+    assert ",backend," not in html
+
+
+def test_the_changed_by_filter_lists_the_platform_operator_who_made_changes(story, reprioritised_task):
+    # given: another platform operator who never acted in Acme
+    _task, operator = reprioritised_task
+    SuperuserFactory(full_name="Idle Operator", email="idle@example.com")
+    # when
+    response = signed_in(story.auditor).get(reverse("audit:changes", args=["acme"]), {"user": operator.pk})
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].fields["user"].choices == [
+        ("", "Anyone"),
+        (str(story.auditor.pk), "Ada Auditor <ada@example.com>"),
+        (str(story.editor.pk), "Eve Editor <eve@example.com>"),
+        (str(story.member.pk), "Max Member <max@example.com>"),
+        (str(operator.pk), "Olga Operator <olga@example.com>"),
+    ]
+    assert [(change.model.label, change.user.display) for change in response.context["changes"]] == [
+        ("tasks.task", "Olga Operator <olga@example.com>")
+    ]
+
+
+def test_event_details_read_as_text_not_as_python(story):
+    # given
+    record_event(
+        SecurityEventKind.ROLE_ASSIGNED,
+        organization=story.acme,
+        actor=story.editor,
+        data={"role": "auditor", "department": None, "valid_until": "", "scope": {"whole_organization": True}},
+    )
+    # when
+    html = signed_in(story.auditor).get(reverse("audit:events", args=["acme"])).content.decode()
+    # then
+    assert "<td>role: auditor; scope: (whole organization: Yes); department: —; valid until: —</td>" in html
+    assert "None" not in html
+    assert "{" not in html.split('id="events"')[1]
+
+
+def luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[index : index + 2], 16) / 255 for index in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("name", ["audit-old", "audit-new"])
+def test_old_and_new_values_are_dark_text_on_a_light_highlight(name):
+    # given: the style sheet the audit pages and the admin's history load
+    css = (Path(settings.BASE_DIR) / "static" / "erp" / "admin.css").read_text()
+    rule = re.search(rf"^\.{name} \{{([^}}]*)\}}", css, re.MULTILINE)
+    assert rule is not None
+    colour = re.search(r"(?<![-\w])color: (#[0-9a-f]{6})", rule.group(1))
+    background = re.search(r"background: (#[0-9a-f]{6})", rule.group(1))
+    assert colour is not None
+    assert background is not None
+    # then: WCAG contrast of the text against its highlight
+    light, dark = sorted([luminance(colour.group(1)), luminance(background.group(1))], reverse=True)
+    assert (light + 0.05) / (dark + 0.05) >= 7
+
+
+def test_the_admin_history_shows_labels_and_links_only_the_accounts_the_viewer_may_open(story, reprioritised_task):
+    # given: Acme's staff administrator, who may open Acme's people but not the platform operator
+    task, operator = reprioritised_task
+    staff = MembershipFactory(organization=story.acme, role="org_admin", user__is_staff=True).user
+    # when
+    response = signed_in(staff).get(reverse("admin:tasks_task_history", args=[task.pk]))
+    # then
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert (
+        '<li><strong>Priority:</strong> <span class="audit-old">High</span> → '
+        '<span class="audit-new">Urgent</span></li>' in html
+    )
+    assert (
+        '<li><strong>Labels:</strong> <span class="audit-old">backend</span> → '
+        '<span class="audit-new">backend, ops</span></li>' in html
+    )
+    editor_url = reverse("admin:accounts_user_change", args=[story.editor.pk])
+    assert f'<td class="history-author"><a href="{editor_url}">Eve Editor &lt;eve@example.com&gt;</a></td>' in html
+    assert '<td class="history-author">Olga Operator &lt;olga@example.com&gt;</td>' in html
+    assert reverse("admin:accounts_user_change", args=[operator.pk]) not in html
+
+
+def test_a_platform_operator_sees_the_index_even_before_any_organization_exists(db):
+    # when
+    response = signed_in(SuperuserFactory()).get("/audit/")
+    # then
+    assert response.status_code == 200
+    assert "<p>There is no organization yet.</p>" in response.content.decode()

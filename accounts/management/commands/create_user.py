@@ -37,6 +37,12 @@ class Command(AuditedCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["admin"] and not options["organization"]:
+            # An administrator is always the administrator of an organization; without one the flag would be dropped
+            # silently and the account would be created with less than was asked for.
+            raise CommandError(
+                "--admin makes the user the administrator of an organization: give its slug with --organization."
+            )
         organization = None
         if options["organization"]:
             organization = Organization.objects.filter(slug=options["organization"]).first()
