@@ -136,10 +136,11 @@ class DepartmentViewSet(ObjectGrantsMixin, OrganizationScopedModelViewSet):
 class MembershipViewSet(OrganizationScopedModelViewSet):
     """Members of the organization. Deleting a membership ends it (``is_active`` false, ``left_on`` today).
 
-    Nobody is added here: people join by accepting an invitation (``invitations/``). Nobody may end, change or restore access they could not have given: changing or ending a membership needs every
-    permission the person's assignments and grants give them, over each one's scope (403 otherwise). Ending it ends
-    its role assignments and object grants for good; an ended membership is not set active again (409
-    ``membership_ended``: coming back is a new membership). The last active administrator's membership does not end
+    Nobody is added here: people join by accepting an invitation (``invitations/``). Nobody may end, change or
+    restore access they could not have given: changing or ending a membership needs every permission the person's
+    assignments and grants give them, over each one's scope (403 otherwise). Ending it ends its role assignments and
+    object grants for good; an ended membership is not set active again (409 ``membership_ended``: coming back is a
+    new membership, by invitation). The last active administrator's membership does not end
     (409 ``last_administrator``).
     """
 
