@@ -148,7 +148,11 @@ def enter(request: HttpRequest, slug: str) -> tuple[User, Organization]:
     assert isinstance(user, User)
     organization = organization_with_access(user=user, slug=slug)
     if organization is None:
-        _refuse(request, user, None, 404)
+        # Someone probing an organization they may not enter is that organization's business; a slug that names no
+        # organization is a mistyped address, not a denial.
+        probed = Organization.objects.filter(slug=slug).first()
+        if probed is not None:
+            _refuse(request, user, probed, 404)
         raise Http404("No such organization.")
     if not engine.scope_for(user, organization, selectors.VIEW_HISTORY).is_organization_wide:
         _refuse(request, user, organization, 403)

@@ -82,7 +82,15 @@ def test_a_member_without_view_history_gets_403_and_an_outsider_404(story, outsi
         assert stranger.get(url).status_code == 404, url
     denials = SecurityEvent.objects.filter(kind=SecurityEventKind.PERMISSION_DENIED)
     assert denials.filter(actor_id=story.member.pk, organization=story.acme).count() == 6
-    assert denials.filter(actor_id=outsider.pk, organization=None).count() == 6
+    assert denials.filter(actor_id=outsider.pk, organization=story.acme).count() == 6
+
+
+def test_an_unknown_organization_on_the_audit_pages_is_no_denial(story, outsider):
+    # when: a signed-in person names an organization that does not exist
+    response = signed_in(outsider).get(reverse("audit:changes", args=["no-such-organization"]))
+    # then
+    assert response.status_code == 404
+    assert not SecurityEvent.objects.filter(kind=SecurityEventKind.PERMISSION_DENIED, actor_id=outsider.pk).exists()
 
 
 def test_an_auditor_of_another_organization_sees_nothing_here(story):
