@@ -1,0 +1,52 @@
+"""The shared cache on Redis, failing open: Redis being down slows the system down, it does not stop it.
+
+Everything kept in the shared cache can be computed again (effective permissions, the organizations of a user, the
+identity provider's keys, the account behind a bearer token), so an unreachable Redis reads as a miss and a write to it
+is dropped and logged — never an error for the request. Two things are kept working rather than skipped:
+
+- request throttles (Django REST framework keeps their histories under ``throttle_…`` keys) fall back to this
+  process's memory while Redis is down: a rate limit then holds per process instead of not at all;
+- callers that must know whether a write reached the cache (the permission engine's version counters) read it back.
+
+Sessions do not use this cache: they have their own alias and engine (``accounts.session_store``), which must tell a
+failed write from a successful one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.locmem import LocMemCache
+from django_redis.cache import CONNECTION_INTERRUPTED
+from django_redis.cache import RedisCache as DjangoRedisCache
+
+THROTTLE_KEY_PREFIX = "throttle_"
+
+
+class RedisCache(DjangoRedisCache):
+    """django-redis with its connection errors ignored (and logged), and throttle histories kept in memory when
+    Redis cannot keep them."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._ignore_exceptions = True
+        self._log_ignored_exceptions = True
+        self._fallback = LocMemCache(f"redis-fallback-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+
+    @staticmethod
+    def _is_throttle(key: Any) -> bool:
+        return isinstance(key, str) and key.startswith(THROTTLE_KEY_PREFIX)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None, client: Any = None) -> Any:
+        value = self._get(key, default, version, client)
+        if value is CONNECTION_INTERRUPTED:
+            return self._fallback.get(key, default, version) if self._is_throttle(key) else default
+        return value
+
+    def set(self, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        stored = super().set(key, value, *args, **kwargs)
+        if stored is None and self._is_throttle(key):  # django-redis answers True, or None when Redis was unreachable
+            timeout = kwargs.get("timeout", args[0] if args else DEFAULT_TIMEOUT)
+            self._fallback.set(key, value, timeout)
+        return stored
