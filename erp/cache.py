@@ -14,6 +14,8 @@ failed write from a successful one.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -22,6 +24,23 @@ from django_redis.cache import CONNECTION_INTERRUPTED
 from django_redis.cache import RedisCache as DjangoRedisCache
 
 THROTTLE_KEY_PREFIX = "throttle_"
+OUTAGE_LOG_INTERVAL_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+class _OutageLog:
+    """Stands for django-redis's logger of ignored errors: one warning, without traceback, every few seconds of an
+    outage instead of a traceback for each of the many cache calls of every request."""
+
+    def __init__(self) -> None:
+        self._last_logged = 0.0
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        moment = time.monotonic()
+        if moment - self._last_logged >= OUTAGE_LOG_INTERVAL_SECONDS:
+            self._last_logged = moment
+            logger.warning("Redis is unreachable: the shared cache is skipped (values are computed instead)")
 
 
 class RedisCache(DjangoRedisCache):
@@ -32,6 +51,7 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._ignore_exceptions = True
         self._log_ignored_exceptions = True
+        self.logger = _OutageLog()  # type: ignore[assignment]
         self._fallback = LocMemCache(f"redis-fallback-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
     @staticmethod
