@@ -30,6 +30,19 @@ from rbac import engine
 BASE_DIR = Path(__file__).resolve().parents[2]
 CLUSTER_NAME = "faults"
 FAULTS_DATABASE = "itdo_erp_faults"
+# The person who signs in to the server under test (tests/faults/test_database_down.py).
+PERSON_EMAIL = "faults@example.com"
+PERSON_PASSWORD = "Outage-proof passphrase 2026"
+# One process migrates and seeds: starting Django costs more than both when there is nothing to migrate.
+PREPARE_DATABASE = (
+    "from django.core.management import call_command\n"
+    "from accounts.models import User\n"
+    "call_command('migrate', interactive=False, verbosity=0)\n"
+    f"person = User.objects.filter(email={PERSON_EMAIL!r}).first() or User.objects.create_user(email={PERSON_EMAIL!r})\n"
+    f"person.set_password({PERSON_PASSWORD!r})\n"
+    "person.is_active = True\n"
+    "person.save()\n"
+)
 
 
 def free_port() -> int:
@@ -188,7 +201,7 @@ host    all all ::1/128         trust
 """
 
 
-def _manage(cluster: Cluster, *arguments: str) -> None:
+def manage(cluster: Cluster, *arguments: str) -> None:
     environment = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DEBUG"}}
     environment["DATABASE_URL"] = cluster.database_url
     result = subprocess.run(  # noqa: S603
@@ -205,7 +218,7 @@ def _manage(cluster: Cluster, *arguments: str) -> None:
 @pytest.fixture(scope="session")
 def faults_cluster() -> Iterator[Cluster]:
     """The cluster, created when missing (it is kept between runs: creating and migrating cost the most), started,
-    and with its database migrated; started again after the tests whatever they left it in."""
+    with its database migrated and the person of ``PERSON_EMAIL`` in it."""
     clusters = _clusters()
     if CLUSTER_NAME not in clusters:
         version = max(clusters.values(), key=lambda found: int(found[0].split(".")[0]))[0] if clusters else "15"
@@ -227,6 +240,8 @@ def faults_cluster() -> Iterator[Cluster]:
     cluster.start()
     if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{FAULTS_DATABASE}'"):
         cluster.psql(f"CREATE DATABASE {FAULTS_DATABASE}")
-    _manage(cluster, "migrate", "--noinput")
+    manage(cluster, "shell", "-c", PREPARE_DATABASE)
     yield cluster
-    cluster.start()
+    # Stopped again (whatever a test left it in): nothing keeps running after the tests.
+    if cluster.is_ready():
+        cluster.stop()
