@@ -22,6 +22,8 @@ import threading
 from typing import Any
 
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+from django.core.cache.backends.base import BaseCache
 from django.utils import timezone
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
@@ -48,6 +50,8 @@ def _remember_stale(cache_key: str) -> None:
 
 class SessionStore(cached_db.SessionStore):
     """``cached_db`` that falls back to the database alone when the cache fails, and drops stale copies later."""
+
+    _cache: BaseCache  # set by cached_db's constructor: caches[SESSION_CACHE_ALIAS]
 
     def _drop_stale_copies(self) -> None:
         """Before the cache is trusted again, the copies that could not be removed while it was down go; raises the
@@ -79,12 +83,12 @@ class SessionStore(cached_db.SessionStore):
             logger.warning("The session cache is unreachable; sessions are read from the database")
             data = None
         if data is None:
-            row = self._get_session_from_db()
+            row = self._get_session_from_db()  # type: ignore[attr-defined]
             if row is None:
                 return {}
             data = self.decode(row.session_data)
             self._cache_set(self.cache_key, data, self.get_expiry_age(expiry=row.expire_date))
-        return data  # type: ignore[no-any-return]
+        return data
 
     def exists(self, session_key: str | None) -> bool:
         if not session_key:
@@ -97,11 +101,11 @@ class SessionStore(cached_db.SessionStore):
         return self.model.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists()
 
     def save(self, must_create: bool = False) -> None:
-        cached_db.DBStore.save(self, must_create)
-        self._cache_set(self.cache_key, self._session, self.get_expiry_age())
+        DatabaseStore.save(self, must_create)
+        self._cache_set(self.cache_key, self._get_session(), self.get_expiry_age())  # type: ignore[attr-defined]
 
     def delete(self, session_key: str | None = None) -> None:
-        cached_db.DBStore.delete(self, session_key)
+        DatabaseStore.delete(self, session_key)
         if session_key is None:
             if self.session_key is None:
                 return

@@ -51,7 +51,7 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._ignore_exceptions = True
         self._log_ignored_exceptions = True
-        self.logger = _OutageLog()  # type: ignore[assignment]
+        self.logger = _OutageLog()
         self._fallback = LocMemCache(f"redis-fallback-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
     @staticmethod

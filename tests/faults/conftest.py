@@ -38,7 +38,8 @@ PREPARE_DATABASE = (
     "from django.core.management import call_command\n"
     "from accounts.models import User\n"
     "call_command('migrate', interactive=False, verbosity=0)\n"
-    f"person = User.objects.filter(email={PERSON_EMAIL!r}).first() or User.objects.create_user(email={PERSON_EMAIL!r})\n"
+    f"person = User.objects.filter(email={PERSON_EMAIL!r}).first()\n"
+    f"person = person or User.objects.create_user(email={PERSON_EMAIL!r})\n"
     f"person.set_password({PERSON_PASSWORD!r})\n"
     "person.is_active = True\n"
     "person.save()\n"
@@ -67,7 +68,7 @@ def require(binary: str) -> str:
     return found
 
 
-# --- Redis -------------------------------------------------------------------------------------------------------------
+# --- Redis -----------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -143,7 +144,7 @@ def on_redis(settings, redis_server: RedisServer) -> Iterator[RedisServer]:
     engine._unmoved_counters.clear()
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------------------------------
+# --- PostgreSQL ------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def faults_cluster() -> Iterator[Cluster]:
         if cluster.is_ready():
             cluster.control("reload")
     cluster.start()
-    if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{FAULTS_DATABASE}'"):
+    if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{FAULTS_DATABASE}'"):  # noqa: S608 - a constant
         cluster.psql(f"CREATE DATABASE {FAULTS_DATABASE}")
     manage(cluster, "shell", "-c", PREPARE_DATABASE)
     yield cluster
