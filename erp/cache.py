@@ -2,11 +2,17 @@
 
 Everything kept in the shared cache can be computed again (effective permissions, the organizations of a user, the
 identity provider's keys, the account behind a bearer token), so an unreachable Redis reads as a miss and a write to it
-is dropped and logged — never an error for the request. Two things are kept working rather than skipped:
+is dropped and logged — never an error for the request. Some values are kept working rather than skipped: they fall
+back to this process's memory while Redis is down (``LOCAL_FALLBACK_PREFIXES``):
 
-- request throttles (Django REST framework keeps their histories under ``throttle_…`` keys) fall back to this
-  process's memory while Redis is down: a rate limit then holds per process instead of not at all;
-- callers that must know whether a write reached the cache (the permission engine's version counters) read it back.
+- request throttles (Django REST framework keeps their histories under ``throttle_…`` keys): a rate limit then holds
+  per process instead of not at all;
+- the identity provider's discovery document and keys (public, and refetched at most once a minute for an unknown key
+  id): bearer tokens are checked without a call to the provider per request.
+
+Nothing that is invalidated when data changes falls back (permissions, the account behind a bearer token): another
+process would not see the invalidation. Callers that must know whether a write reached the cache (the permission
+engine's version counters) read it back.
 
 Sessions do not use this cache: they have their own alias and engine (``accounts.session_store``), which must tell a
 failed write from a successful one.
@@ -23,7 +29,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django_redis.cache import CONNECTION_INTERRUPTED
 from django_redis.cache import RedisCache as DjangoRedisCache
 
-THROTTLE_KEY_PREFIX = "throttle_"
+LOCAL_FALLBACK_PREFIXES = ("throttle_", "oidc:jwks:", "oidc:discovery:")
 OUTAGE_LOG_INTERVAL_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
@@ -44,8 +50,8 @@ class _OutageLog:
 
 
 class RedisCache(DjangoRedisCache):
-    """django-redis with its connection errors ignored (and logged), and throttle histories kept in memory when
-    Redis cannot keep them."""
+    """django-redis with its connection errors ignored (and logged), and the values of ``LOCAL_FALLBACK_PREFIXES`` kept
+    in memory when Redis cannot keep them."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -55,18 +61,26 @@ class RedisCache(DjangoRedisCache):
         self._fallback = LocMemCache(f"redis-fallback-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
     @staticmethod
-    def _is_throttle(key: Any) -> bool:
-        return isinstance(key, str) and key.startswith(THROTTLE_KEY_PREFIX)
+    def _falls_back(key: Any) -> bool:
+        return isinstance(key, str) and key.startswith(LOCAL_FALLBACK_PREFIXES)
 
     def get(self, key: Any, default: Any = None, version: int | None = None, client: Any = None) -> Any:
         value = self._get(key, default, version, client)
         if value is CONNECTION_INTERRUPTED:
-            return self._fallback.get(key, default, version) if self._is_throttle(key) else default
+            return self._fallback.get(key, default, version) if self._falls_back(key) else default
         return value
+
+    # django-redis answers True or False to set and add, and None when Redis was unreachable.
 
     def set(self, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
         stored = super().set(key, value, *args, **kwargs)
-        if stored is None and self._is_throttle(key):  # django-redis answers True, or None when Redis was unreachable
-            timeout = kwargs.get("timeout", args[0] if args else DEFAULT_TIMEOUT)
-            self._fallback.set(key, value, timeout)
+        if stored is None and self._falls_back(key):
+            self._fallback.set(key, value, kwargs.get("timeout", args[0] if args else DEFAULT_TIMEOUT))
+            return True
         return stored
+
+    def add(self, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        added = super().add(key, value, *args, **kwargs)
+        if added is None and self._falls_back(key):
+            return self._fallback.add(key, value, kwargs.get("timeout", args[0] if args else DEFAULT_TIMEOUT))
+        return added

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
@@ -108,6 +109,22 @@ def test_throttles_keep_counting_while_redis_is_down(on_redis: RedisServer, memb
     assert [response.status_code for response in statuses] == [200, 200, 429]
     assert statuses[2].json()["error"]["code"] == "throttled"
     assert UserSession.objects.filter(user=member).count() == 2
+
+
+def test_only_public_values_stay_in_this_process_s_memory_while_redis_is_down(on_redis: RedisServer):
+    # given
+    on_redis.kill()
+    keys = [{"kid": "rsa-1", "kty": "RSA"}]
+
+    # when: the provider's keys, a permission entry, and the provider's refetch allowance are cached
+    cache.set("oidc:jwks:set:issuer", keys, 60)
+    cache.set("rbac:effective:v3:1:1:0:0:0", "stale the moment a role changes", 60)
+    allowances = [cache.add("oidc:jwks:refetch:issuer", 1, 60), cache.add("oidc:jwks:refetch:issuer", 1, 60)]
+
+    # then: the public keys are read back, the permission entry is not (it is computed again), and one refetch a minute
+    assert cache.get("oidc:jwks:set:issuer") == keys
+    assert cache.get("rbac:effective:v3:1:1:0:0:0") is None
+    assert allowances == [True, False]
 
 
 def test_what_changed_while_redis_was_down_holds_when_it_comes_back_with_its_old_data(
