@@ -14,6 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from accounts import session_store
 from accounts.models import User, UserSession
 from organizations.models import Department
 from rbac.models import RoleAssignment
@@ -26,7 +27,8 @@ LOGIN_URL = "/api/v1/auth/login/"
 ME_URL = "/api/v1/me/"
 SESSIONS_URL = "/api/v1/me/sessions/"
 READY_URL = "/health/ready"
-CACHED_SESSION_PREFIX = "faults-sessions:1:django.contrib.sessions.cached_db"
+COPY_PREFIX = "django.contrib.sessions.cached_db"  # the session engine's key for a session's copy
+CACHED_SESSION_PREFIX = f"faults-sessions:1:{COPY_PREFIX}"  # the same in Redis (the cache's prefix and version)
 
 
 def sign_in(user: User) -> APIClient:
@@ -143,6 +145,8 @@ def test_what_changed_while_redis_was_down_holds_when_it_comes_back_with_its_old
     assert laptop.delete(f"{SESSIONS_URL}{phone_row.pk}/").status_code == 204
     RoleAssignment.objects.filter(user=member).delete()
     assert listed_departments(laptop, department) == []
+    # the copies that could not be removed (the phone's) or refreshed from the database (the laptop's) are to go
+    assert session_store.stale_cache_keys() == {COPY_PREFIX + phone_key, COPY_PREFIX + session_key(laptop)}
 
     # and Redis comes back with what it held before
     on_redis.start()
@@ -153,4 +157,5 @@ def test_what_changed_while_redis_was_down_holds_when_it_comes_back_with_its_old
     assert listed_departments(laptop, department) == []
     assert laptop.get(ME_URL).status_code == 200
     assert on_redis.client().exists(CACHED_SESSION_PREFIX + phone_key) == 0
+    assert session_store.stale_cache_keys() == frozenset()
     assert list(UserSession.objects.filter(user=member).values_list("session_key", flat=True)) == [session_key(laptop)]
