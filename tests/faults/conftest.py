@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from accounts import session_store
+from accounts.oidc import bearer
 from rbac import engine
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -142,6 +143,7 @@ def on_redis(settings, redis_server: RedisServer) -> Iterator[RedisServer]:
     # What this process remembered to drop or move belongs to the test's Redis, which is gone.
     session_store._stale_cache_keys.clear()
     engine._unmoved_counters.clear()
+    bearer._undropped_keys.clear()
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts import session_store
 from accounts.models import User, UserSession
+from accounts.oidc import bearer
 from organizations.models import Department
 from rbac.models import RoleAssignment
 from tests.accounts.factories import PASSWORD, SuperuserFactory, UserFactory
@@ -127,6 +128,26 @@ def test_only_public_values_stay_in_this_process_s_memory_while_redis_is_down(on
     assert cache.get("oidc:jwks:set:issuer") == keys
     assert cache.get("rbac:effective:v3:1:1:0:0:0") is None
     assert allowances == [True, False]
+
+
+def test_an_account_deactivated_while_redis_was_down_is_refused_to_bearer_tokens_when_it_comes_back(
+    on_redis: RedisServer,
+):
+    # given: the account behind a bearer token's subject, cached; Redis keeps a snapshot
+    person = UserFactory(oidc_subject="subject-1")
+    assert bearer.user_for_subject("subject-1") == person
+    on_redis.snapshot()
+    on_redis.kill()
+
+    # when: the account is deactivated while Redis is down, and Redis comes back with the copy of the active account
+    person.is_active = False
+    person.save()
+    on_redis.start()
+
+    # then
+    with pytest.raises(bearer.TokenRejectedError) as refused:
+        bearer.user_for_subject("subject-1")
+    assert refused.value.reason == "inactive_user"
 
 
 def test_what_changed_while_redis_was_down_holds_when_it_comes_back_with_its_old_data(
