@@ -1,8 +1,9 @@
 """Browser sessions: an index of who holds which session, their timeouts, a cap per person, and revocation.
 
-The session store (Redis, or the database on the embedded default) cannot be listed by user, so every signed-in
-session has a ``UserSession`` row: created at sign-in (Django's ``user_logged_in``, which every sign-in passes —
-admin, API, identity provider), its ``last_seen_at`` advanced on activity, removed when the session ends.
+The session store (the database with a copy in Redis, ``accounts.session_store``; the database alone on the embedded
+default) cannot be listed by user, so every signed-in session has a ``UserSession`` row: created at sign-in (Django's
+``user_logged_in``, which every sign-in passes — admin, API, identity provider), its ``last_seen_at`` advanced on
+activity, removed when the session ends.
 
 Rules:
 - idle timeout (``SESSION_IDLE_TIMEOUT``): a session unused for that long is signed out; each use slides it;

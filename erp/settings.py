@@ -124,29 +124,32 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions ---------------------------------------------------------------------------------------------
+# The shared cache fails open (erp.cache): with Redis down, what it holds is computed again and throttles count in
+# each process's memory. Sessions live in the database with a copy in Redis (accounts.session_store): people stay
+# signed in, and can sign in, while Redis is down.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     _redis_options = {
         "CLIENT_CLASS": "django_redis.client.DefaultClient",
-        "SOCKET_CONNECT_TIMEOUT": 2,
-        "SOCKET_TIMEOUT": 2,
+        "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+        "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
     }
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "erp.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="erp"),
             "OPTIONS": _redis_options,
         },
         "sessions": {
+            # Errors are raised here: the session engine tells a copy it could not write or delete from one it did.
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            # No ":" in a prefix: django-redis splits keys on it when listing them (erasure lists sessions).
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="erp") + "-sessions",
             "OPTIONS": _redis_options,
         },
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_ENGINE = "accounts.session_store"
     SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "erp"}}

@@ -40,4 +40,4 @@ urlpatterns = [
 ]
 
 handler404 = "erp.views.page_not_found"
-handler500 = "erp.views.server_error"
+handler500 = "erp.views.server_error"  # a database that cannot be reached: 503 (erp.views)

@@ -9,6 +9,7 @@ a warm check costs no query. ``visible`` turns the same data into one SQL predic
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -118,11 +119,34 @@ def _user_key(user_id: int) -> str:
     return f"rbac:version:user:{user_id}"
 
 
+# Counters this process moved while the cache could not take them. The shared cache fails open (erp.cache): with
+# Redis down every check computes afresh, but once it is back, what it cached before under the old counters would be
+# trusted again. So a counter that could not be moved is moved at this process's next check that reaches the cache.
+_unmoved_counters: set[str] = set()
+_unmoved_lock = threading.Lock()
+
+
+def _move_counter(key: str) -> None:
+    value = uuid.uuid4().hex
+    cache.set(key, value, None)
+    if cache.get(key) != value:  # not stored: the cache is unreachable (or another change moved it meanwhile)
+        with _unmoved_lock:
+            _unmoved_counters.add(key)
+
+
+def _move_unmoved_counters() -> None:
+    with _unmoved_lock:
+        pending = list(_unmoved_counters)
+        _unmoved_counters.clear()
+    for key in pending:
+        _move_counter(key)
+
+
 def _bump(key: str) -> None:
     """Move the counter now (this transaction sees its own change) and again at commit: a request that read the new
     counter before the commit computed from the old rows, and must not keep what it cached under it."""
-    cache.set(key, uuid.uuid4().hex, None)
-    transaction.on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
+    _move_counter(key)
+    transaction.on_commit(lambda: _move_counter(key))
 
 
 def bump_system() -> None:
@@ -142,6 +166,8 @@ def bump_user(user_id: int) -> None:
 
 
 def _versions(user_id: int, organization_id: int) -> tuple[str, str, str]:
+    if _unmoved_counters:
+        _move_unmoved_counters()
     keys = (_system_key(), _organization_key(organization_id), _user_key(user_id))
     found = cache.get_many(keys)
     return tuple(str(found.get(key, "0")) for key in keys)  # type: ignore[return-value]

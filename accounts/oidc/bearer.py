@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from typing import Any
 
 import jwt
@@ -161,8 +162,30 @@ def _user_cache_key(subject: str) -> str:
     return "oidc:bearer-user:" + hashlib.sha256(subject.encode()).hexdigest()
 
 
+# Cached accounts this process could not drop because the cache was unreachable (it fails open: erp.cache). Dropped
+# at this process's next lookup, so that a copy cached before the outage is not trusted once the cache is back.
+_undropped_keys: set[str] = set()
+_undropped_lock = threading.Lock()
+
+
+def _drop_cached_user(key: str) -> None:
+    if cache.delete(key) is None:  # True or False when the cache answered; None when it could not be reached
+        with _undropped_lock:
+            _undropped_keys.add(key)
+
+
+def _drop_undropped_users() -> None:
+    with _undropped_lock:
+        pending = list(_undropped_keys)
+        _undropped_keys.clear()
+    for key in pending:
+        _drop_cached_user(key)
+
+
 def user_for_subject(subject: str) -> User:
     """The active account linked to ``subject``, from the cache when recently found."""
+    if _undropped_keys:
+        _drop_undropped_users()
     key = _user_cache_key(subject)
     user = cache.get(key)
     if user is None:
@@ -178,7 +201,7 @@ def user_for_subject(subject: str) -> User:
 def forget_user(sender: Any, instance: User, **kwargs: Any) -> None:
     """A saved or deleted account is looked up afresh by its next bearer request (deactivation applies at once)."""
     if instance.oidc_subject:
-        cache.delete(_user_cache_key(instance.oidc_subject))
+        _drop_cached_user(_user_cache_key(instance.oidc_subject))
 
 
 def connect() -> None:

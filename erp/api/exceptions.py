@@ -27,6 +27,11 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API's error body; every error response of the API, DRF's or Django's, is built here."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
 def _messages(detail: Any) -> Any:
     """Flatten DRF's ErrorDetail structures into plain strings, keeping the nesting of fields."""
     if isinstance(detail, dict):
@@ -87,6 +92,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = {}
 
     set_rollback()
-    return Response(
-        {"error": {"code": code, "message": message, "fields": fields}}, status=exc.status_code, headers=headers
-    )
+    return Response(error_body(code, message, fields), status=exc.status_code, headers=headers)

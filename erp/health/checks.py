@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
+from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
@@ -40,12 +41,17 @@ def check_database() -> str:
 
 
 def check_cache() -> str:
-    key, value = f"health:{uuid.uuid4().hex}", uuid.uuid4().hex
-    cache.set(key, value, timeout=10)
-    read = cache.get(key)
-    cache.delete(key)
-    if read != value:
-        raise CheckFailedError("the cache did not return what was written")
+    """Every cache alias (the shared cache and the sessions' one) writes and reads back. The shared cache fails open
+    (``erp.cache``), so Redis is asked through its client, which raises what the cache would have ignored."""
+    for alias in settings.CACHES:
+        backend = caches[alias]
+        target = backend.client if isinstance(backend, RedisCache) else backend
+        key, value = f"health:{uuid.uuid4().hex}", uuid.uuid4().hex
+        target.set(key, value, 10)
+        read = target.get(key)
+        target.delete(key)
+        if read != value:
+            raise CheckFailedError("the cache did not return what was written")
     return str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1]
 
 
@@ -88,6 +94,8 @@ def run_checks(checks: dict[str, Callable[[], str]] | None = None) -> list[Check
         try:
             detail, is_healthy = check(), True
         except (CheckFailedError, DatabaseError, OSError, RedisError, ConnectionInterrupted) as error:
+            if isinstance(error, ConnectionInterrupted) and error.__cause__ is not None:
+                error = error.__cause__  # django-redis wraps the client's error: name the one that happened
             detail, is_healthy = f"{type(error).__name__}: {error}", False
         results.append(CheckResult(name, is_healthy, round((time.perf_counter() - started) * 1000, 2), detail))
     return results

@@ -1,7 +1,8 @@
 """Signed-in sessions: the index, listing and revoking them, the cap per person, idle and absolute timeouts, and the
 sessions that end when a password changes or an account is deactivated or deleted.
 
-These hold on either session engine: the cache (Redis, ``make test``) and the database (the embedded default).
+These hold on either session engine: the database with a copy in Redis (``make test``) and the database alone (the
+embedded default). With Redis down, see tests/faults/test_redis_down.py.
 """
 
 from __future__ import annotations

@@ -65,9 +65,9 @@ def test_live(client):
     assert "no-cache" in response["Cache-Control"]
 
 
-def test_live_answers_even_when_dependencies_fail(client, monkeypatch):
+def test_live_answers_even_when_dependencies_fail(client, monkeypatch, settings):
     # given
-    monkeypatch.setattr(checks, "cache", _UnreachableCache())
+    monkeypatch.setattr(checks, "caches", {alias: _UnreachableCache() for alias in settings.CACHES})
     monkeypatch.setitem(checks.READINESS_CHECKS, "database", _raise_database_error)
 
     # when
@@ -127,9 +127,9 @@ def test_ready_when_everything_is_up(client, settings):
     ],
     ids=["cache-loses-what-was-written", "cache-raises"],
 )
-def test_ready_fails_when_the_cache_fails(client, monkeypatch, cache, detail):
+def test_ready_fails_when_the_cache_fails(client, monkeypatch, settings, cache, detail):
     # given
-    monkeypatch.setattr(checks, "cache", cache())
+    monkeypatch.setattr(checks, "caches", {alias: cache() for alias in settings.CACHES})
 
     # when
     response = client.get(READY_URL)
@@ -152,12 +152,20 @@ def test_ready_fails_when_the_cache_fails(client, monkeypatch, cache, detail):
     _assert_timed(body["checks"])
 
 
-def test_ready_fails_when_redis_is_unreachable(client, settings):
-    # given: the cache points at a port where nothing listens
+@pytest.mark.parametrize(
+    ("alias", "backend"),
+    [
+        ("default", "django_redis.cache.RedisCache"),
+        ("default", "erp.cache.RedisCache"),  # fails open for the application, not for readiness
+        ("sessions", "django_redis.cache.RedisCache"),
+    ],
+)
+def test_ready_fails_when_redis_is_unreachable(client, settings, alias, backend):
+    # given: one cache points at a port where nothing listens
     settings.CACHES = {
         **settings.CACHES,
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+        alias: {
+            "BACKEND": backend,
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -315,7 +323,7 @@ def test_check_health_command_when_healthy():
 
 def test_check_health_command_when_unhealthy(monkeypatch, settings):
     # given
-    monkeypatch.setattr(checks, "cache", _ForgetfulCache())
+    monkeypatch.setattr(checks, "caches", {alias: _ForgetfulCache() for alias in settings.CACHES})
     settings.HEALTH_MIN_FREE_DISK_MB = 10**12
     out = io.StringIO()
 

@@ -23,8 +23,8 @@ def run_manage(*args: str, **environment: str) -> subprocess.CompletedProcess[st
 def test_the_suite_runs_on_postgresql_and_redis():
     # make test points DATABASE_URL and REDIS_URL at the real services; the embedded SQLite default is not tested here.
     assert connection.vendor == "postgresql"
-    assert settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+    assert settings.CACHES["default"]["BACKEND"] == "erp.cache.RedisCache"
+    assert settings.SESSION_ENGINE == "accounts.session_store"
 
 
 @pytest.mark.django_db
