@@ -418,7 +418,7 @@ def test_list_permissions_of_a_system_role_says_where_each_comes_from():
 
     # then
     assert output.splitlines() == [
-        "manager (Manager, system role): 9 permissions",
+        "manager (Manager, system role): 10 permissions",
         "  organizations.add_department                        own",
         "  organizations.change_department                     own",
         "  organizations.change_membership                     own",
@@ -426,6 +426,7 @@ def test_list_permissions_of_a_system_role_says_where_each_comes_from():
         "  organizations.view_department                       inherited from viewer",
         "  organizations.view_departmentgroupobjectpermission  inherited from viewer",
         "  organizations.view_departmentuserobjectpermission   inherited from viewer",
+        "  organizations.view_invitation                       inherited from viewer",
         "  organizations.view_membership                       inherited from viewer",
         "  organizations.view_organization                     inherited from viewer",
     ]

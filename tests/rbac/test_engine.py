@@ -67,6 +67,7 @@ def test_system_roles_ship_with_their_permissions(acme):
         "organizations.view_organization",
         "organizations.view_departmentuserobjectpermission",
         "organizations.view_departmentgroupobjectpermission",
+        "organizations.view_invitation",
         "rbac.view_role",
         "rbac.view_rolepermission",
         "rbac.view_roleassignment",
