@@ -186,6 +186,9 @@ def record_denial(
         count = cache.incr(key)
     except ValueError:  # no window open (or it just ended): this denial opens one
         count = 1 if cache.add(key, 1, DENIAL_WINDOW_SECONDS) else cache.incr(key)
+    if count is None:
+        # The cache cannot be reached (it fails open): record the denial, unbounded only while the cache is down.
+        count = 1
     if count > DENIALS_PER_WINDOW:
         return None
     data: dict[str, Any] = {"method": method, "path": path, "status": status, "permission": permission}
