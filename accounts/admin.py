@@ -203,11 +203,11 @@ class SignInAttemptAdmin(SuperusersOnly, AccessAttemptAdmin):
 
 
 class SignInLogAdmin(SuperusersOnly, AccessLogAdmin):
-    pass
+    """Axes' sign-in log, for platform operators only."""
 
 
 class SignInFailureLogAdmin(SuperusersOnly, AccessFailureLogAdmin):
-    pass
+    """Axes' failed sign-in log, for platform operators only."""
 
 
 sign_in_admins: list[tuple[type[Any], type[admin.ModelAdmin[Any]]]] = [

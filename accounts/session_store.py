@@ -17,6 +17,7 @@ existing meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -93,11 +94,9 @@ class SessionStore(cached_db.SessionStore):
     def exists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        try:
+        with contextlib.suppress(*CACHE_ERRORS):  # without the cache the database answers alone
             if self._cache_get(self.cache_key_prefix + session_key) is not None:
                 return True
-        except CACHE_ERRORS:
-            pass  # the database answers alone
         return self.model.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists()
 
     def save(self, must_create: bool = False) -> None:
